@@ -1,0 +1,88 @@
+"""The Jupyter server extension: settings, storage, and the room routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Enum, Float, Int, Unicode, default
+
+from .handlers import ContentHandler, ParticipantsHandler, RoomHandler, RoomsHandler
+from .rooms import RoomManager
+from .store import RoomStore
+from .websocket import RoomWebSocketHandler
+
+ROOM_ID = r"(?P<room_id>[A-Za-z0-9_-]{1,64})"
+
+
+class CodeCompanionApp(ExtensionApp):
+    """Collaborative code rooms: REST API, y-websocket rooms and SQLite storage."""
+
+    name = "codecompanion_ext"
+    load_other_extensions = True
+
+    db_path = Unicode(
+        config=True,
+        help="SQLite file holding rooms and their history (created if missing).",
+    )
+    synchronous = Enum(
+        ["NORMAL", "FULL", "EXTRA"],
+        default_value="NORMAL",
+        config=True,
+        help=(
+            "SQLite synchronous mode. NORMAL (with WAL) keeps every relayed edit through a "
+            "crash of the server process; FULL also through power loss, at an fsync per write."
+        ),
+    )
+    room_unload_delay = Float(
+        30.0, config=True, help="Seconds a room with nobody connected stays in memory."
+    )
+    compact_after = Int(
+        1000,
+        config=True,
+        help="Stored updates after which a room's history is merged into one snapshot.",
+    )
+    max_message_size = Int(
+        16 * 1024 * 1024, config=True, help="Largest WebSocket message accepted, in bytes."
+    )
+    max_peers_per_room = Int(200, config=True, help="Connections one room accepts at once.")
+    max_awareness_state_size = Int(
+        64 * 1024,
+        config=True,
+        help="Largest presence state (cursor, name) of one client, in bytes.",
+    )
+    rooms_page_size = Int(50, config=True, help="Rooms per page of GET /codecompanion/api/rooms.")
+
+    @default("db_path")
+    def _default_db_path(self) -> str:
+        return str(Path(jupyter_data_dir()) / "codecompanion" / "rooms.db")
+
+    def initialize_settings(self) -> None:
+        self.store = RoomStore(self.db_path, self.synchronous)
+        self.rooms = RoomManager(
+            self.store,
+            log=self.log,
+            unload_delay=self.room_unload_delay,
+            compact_after=self.compact_after,
+            max_peers_per_room=self.max_peers_per_room,
+            max_awareness_state=self.max_awareness_state_size,
+        )
+        self.log.info("Code Companion rooms are stored in %s", self.db_path)
+
+    def initialize_handlers(self) -> None:
+        api = {"rooms": self.rooms, "page_size": self.rooms_page_size}
+        ws = {"rooms": self.rooms, "max_message_size": self.max_message_size}
+        self.handlers.extend(
+            [
+                (r"/codecompanion/api/rooms/?", RoomsHandler, api),
+                (rf"/codecompanion/api/rooms/{ROOM_ID}/?", RoomHandler, api),
+                (rf"/codecompanion/api/rooms/{ROOM_ID}/participants/?", ParticipantsHandler, api),
+                (rf"/codecompanion/api/rooms/{ROOM_ID}/content/?", ContentHandler, api),
+                (rf"/codecompanion/ws/{ROOM_ID}/?", RoomWebSocketHandler, ws),
+            ]
+        )
+
+    async def stop_extension(self) -> None:
+        self.rooms.shutdown()
+        self.store.close()

@@ -1,0 +1,179 @@
+"""REST handlers: parse the request, ask the room manager, write JSON. Nothing else."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .auth import Action, RoomAccessMixin
+from .rooms import RoomManager, RoomNotFound
+from .store import RoomRecord, StoreError
+from .validation import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    InvalidInput,
+    check_language,
+    check_name,
+    check_only_fields,
+    parse_json_object,
+)
+
+MAX_BODY_SIZE = 64 * 1024
+MAX_PAGE_SIZE = 200
+
+Method = Callable[..., Awaitable[None]]
+
+
+def room_api(action: Action) -> Callable[[Method], Method]:
+    """Authenticate, authorize, and turn domain errors into JSON HTTP errors."""
+
+    def decorate(method: Method) -> Method:
+        @web.authenticated
+        @functools.wraps(method)
+        async def wrapper(self: RoomApiHandler, *args: Any, **kwargs: Any) -> None:
+            await self.authorize_room(action)
+            try:
+                await method(self, *args, **kwargs)
+            except InvalidInput as e:
+                raise web.HTTPError(400, "%s", e) from None
+            except RoomNotFound as e:
+                raise web.HTTPError(404, "%s", e) from None
+            except StoreError as e:
+                self.log.error("room storage failed: %s", e)
+                raise web.HTTPError(503, "room storage is unavailable") from None
+
+        return wrapper
+
+    return decorate
+
+
+class RoomApiHandler(RoomAccessMixin, APIHandler):
+    """Base of the REST handlers: JSON errors of the form {"error", "status"}."""
+
+    def initialize(self, rooms: RoomManager, page_size: int) -> None:
+        self.rooms = rooms
+        self.page_size = page_size
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = self._reason
+        exc_info = kwargs.get("exc_info")
+        exception = exc_info[1] if exc_info else None
+        if isinstance(exception, web.HTTPError) and exception.log_message:
+            error = exception.log_message % exception.args
+        elif status_code >= 500:
+            error = "internal server error"
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"error": error, "status": status_code}))
+
+    def json_body(self, allowed: tuple[str, ...]) -> dict[str, Any]:
+        body = parse_json_object(self.request.body, MAX_BODY_SIZE)
+        check_only_fields(body, allowed)
+        return body
+
+    def room_json(self, room: RoomRecord) -> dict[str, Any]:
+        api = url_path_join(self.base_url, "codecompanion/api/rooms", room.room_id)
+        return {
+            "roomId": room.room_id,
+            "owner": room.owner,
+            "dateCreated": room.date_created,
+            "participants": room.participants,
+            "programmingLanguage": room.programming_language,
+            "links": {
+                "self": api,
+                "participants": url_path_join(api, "participants"),
+                "content": url_path_join(api, "content"),
+                "websocket": url_path_join(self.base_url, "codecompanion/ws", room.room_id),
+            },
+        }
+
+    def write_room(self, room: RoomRecord, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(self.room_json(room)))
+
+    def page_argument(self, name: str, default: int, maximum: int) -> int:
+        raw = self.get_query_argument(name, str(default))
+        if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+            raise InvalidInput(f"'{name}' must be an integer from 1 to {maximum}")
+        return int(raw)
+
+
+class RoomsHandler(RoomApiHandler):
+    """/codecompanion/api/rooms: list and create."""
+
+    @room_api("read")
+    async def get(self) -> None:
+        page = self.page_argument("page", 1, 10**9)
+        per_page = self.page_argument("perPage", self.page_size, MAX_PAGE_SIZE)
+        rooms, total = self.rooms.list((page - 1) * per_page, per_page)
+        self.finish(
+            json.dumps(
+                {
+                    "rooms": [self.room_json(room) for room in rooms],
+                    "page": page,
+                    "perPage": per_page,
+                    "total": total,
+                }
+            )
+        )
+
+    @room_api("write")
+    async def post(self) -> None:
+        body = self.json_body(("name", "programmingLanguage"))
+        owner = check_name(body.get("name"))
+        language = check_language(body.get("programmingLanguage", DEFAULT_LANGUAGE))
+        room = self.rooms.create(owner, language)
+        self.set_header("Location", self.room_json(room)["links"]["self"])
+        self.write_room(room, status=201)
+
+
+class RoomHandler(RoomApiHandler):
+    """/codecompanion/api/rooms/{roomId}: read, change the language, delete."""
+
+    @room_api("read")
+    async def get(self, room_id: str) -> None:
+        self.write_room(self.rooms.get(room_id))
+
+    @room_api("write")
+    async def patch(self, room_id: str) -> None:
+        body = self.json_body(("programmingLanguage",))
+        if "programmingLanguage" not in body:
+            raise InvalidInput("'programmingLanguage' is required")
+        language = check_language(body["programmingLanguage"])
+        self.write_room(self.rooms.set_language(room_id, language))
+
+    @room_api("write")
+    async def delete(self, room_id: str) -> None:
+        self.rooms.delete(room_id)
+        self.set_status(204)
+        self.finish()
+
+
+class ParticipantsHandler(RoomApiHandler):
+    """/codecompanion/api/rooms/{roomId}/participants: join a room by name."""
+
+    @room_api("write")
+    async def post(self, room_id: str) -> None:
+        body = self.json_body(("name",))
+        self.write_room(self.rooms.join(room_id, check_name(body.get("name"))))
+
+
+class ContentHandler(RoomApiHandler):
+    """/codecompanion/api/rooms/{roomId}/content: the room's code as plain text."""
+
+    @room_api("read")
+    async def get(self, room_id: str) -> None:
+        room = self.rooms.get(room_id)
+        text = self.rooms.content(room_id)
+        extension = LANGUAGES.get(room.programming_language, "txt")
+        disposition = "attachment" if self.get_query_argument("download", "") else "inline"
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.set_header(
+            "Content-Disposition", f'{disposition}; filename="{room.room_id}.{extension}"'
+        )
+        self.finish(text.encode("utf-8"))

@@ -1,0 +1,252 @@
+"""One live room: a pycrdt document, the awareness of those present, and their connections.
+
+Every document update is applied once to the server's copy, committed to the
+store, and only then relayed, so a client never holds an edit from the server
+that the database lacks. Awareness updates are applied to the server's own
+awareness state and only what is new is relayed: y-websocket clients echo
+every awareness change they receive, and relaying echoes would multiply
+traffic by the room size.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any, Protocol
+
+from pycrdt import (
+    Awareness,
+    Doc,
+    Map,
+    Text,
+    YSyncMessageType,
+    create_awareness_message,
+    create_sync_message,
+    create_update_message,
+    handle_sync_message,
+)
+
+from .protocol import MessageType, ProtocolError, parse_awareness_update, parse_message
+from .store import RoomStore
+from .validation import is_language
+
+EMPTY_UPDATE = b"\x00\x00"
+
+# WebSocket close codes a room uses (4000-4999 are free for applications).
+CLOSE_GOING_AWAY = 1001
+CLOSE_INTERNAL_ERROR = 1011
+
+
+class Peer(Protocol):
+    """A connection to a room; the WebSocket handler is one."""
+
+    def send(self, message: bytes) -> None: ...
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+class Room:
+    """The server's copy of one room's document and everyone connected to it."""
+
+    def __init__(
+        self,
+        room_id: str,
+        store: RoomStore,
+        history: list[bytes],
+        *,
+        compact_after: int,
+        max_awareness_state: int,
+        log: logging.Logger,
+    ) -> None:
+        self.room_id = room_id
+        self.store = store
+        self.compact_after = compact_after
+        self.max_awareness_state = max_awareness_state
+        self.log = log
+        self.failed = False
+        self.doc: Doc = Doc()
+        self.code = self.doc.get("code", type=Text)
+        self.meta = self.doc.get("meta", type=Map)
+        for update in history:
+            self.doc.apply_update(update)
+        self.history_rows = len(history)
+        self._language = self.language
+        self._meta_changed = False
+        self.meta.observe(self._on_meta_change)
+
+        self.awareness = Awareness(self.doc)
+        self.awareness.set_local_state(None)  # the server itself is not a participant
+        self._awareness_changes: list[int] = []
+        self.awareness.observe(self._on_awareness_update)
+        # Each connection and the awareness client ids it speaks for, and the reverse.
+        self.peers: dict[Peer, set[int]] = {}
+        self._owners: dict[int, Peer] = {}
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        return str(self.code)
+
+    @property
+    def language(self) -> str | None:
+        language = self.meta.get("language")
+        return language if isinstance(language, str) else None
+
+    # -- connections -------------------------------------------------------------
+
+    def add_peer(self, peer: Peer) -> None:
+        """Greet a newcomer as y-websocket does: our state vector, then who is here."""
+        self.peers[peer] = set()
+        peer.send(create_sync_message(self.doc))
+        if self.awareness.states:
+            states = self.awareness.encode_awareness_update(list(self.awareness.states))
+            peer.send(create_awareness_message(states))
+
+    def remove_peer(self, peer: Peer) -> None:
+        """Forget a connection and clear the presence it spoke for."""
+        client_ids = self.peers.pop(peer, set())
+        for client_id in client_ids:
+            del self._owners[client_id]
+        if client_ids:
+            changed = self._collect_awareness_changes(
+                lambda: self.awareness.remove_awareness_states(list(client_ids), peer)
+            )
+            self._relay_awareness(changed, peer)
+
+    def close(self, code: int, reason: str) -> None:
+        for peer in list(self.peers):
+            peer.close(code, reason)
+        self.peers.clear()
+
+    # -- incoming messages ---------------------------------------------------------
+
+    def receive(self, peer: Peer, data: bytes) -> None:
+        """Handle one message from `peer`; raises ProtocolError for malformed input."""
+        message = parse_message(data)
+        if message.type == MessageType.SYNC:
+            if message.sync_type == YSyncMessageType.SYNC_STEP1:
+                self._answer_sync_step1(peer, data[1:])
+            elif message.sync_type == YSyncMessageType.SYNC_UPDATE:
+                self._receive_update(peer, message.payload, relay=data)
+            else:
+                self._receive_update(peer, message.payload, relay=None)
+        elif message.type == MessageType.AWARENESS:
+            self._receive_awareness(peer, message.payload, data)
+        elif message.type == MessageType.QUERY_AWARENESS:
+            states = self.awareness.encode_awareness_update(list(self.awareness.states))
+            peer.send(create_awareness_message(states))
+
+    def _answer_sync_step1(self, peer: Peer, step1: bytes) -> None:
+        try:
+            reply = handle_sync_message(step1, self.doc)
+        except ValueError:
+            raise ProtocolError("sync step 1 carries an invalid state vector") from None
+        if reply is not None:
+            peer.send(reply)
+
+    def _receive_update(self, peer: Peer | None, update: bytes, relay: bytes | None) -> None:
+        if update == EMPTY_UPDATE:
+            return
+        try:
+            self.doc.apply_update(update)
+        except ValueError:
+            raise ProtocolError("the document update is not a valid Yjs update") from None
+        self._commit(update, relay or create_update_message(update), sender=peer)
+
+    def _commit(self, update: bytes, message: bytes, sender: Peer | None) -> None:
+        """Persist an applied update, then relay it; on a storage failure relay nothing."""
+        try:
+            self.store.append_update(self.room_id, update)
+            self.history_rows += 1
+            if self._meta_changed:
+                self._meta_changed = False
+                self._mirror_language()
+            if self.history_rows > self.compact_after:
+                self.compact()
+        except sqlite3.Error as e:
+            self._fail(f"cannot save room {self.room_id}: {e}")
+            return
+        for peer in list(self.peers):
+            if peer is not sender:
+                peer.send(message)
+
+    def _fail(self, why: str) -> None:
+        """Drop this in-memory copy: clients keep their edits and resend them on reconnect."""
+        self.log.error("%s; disconnecting its peers so they resync from storage", why)
+        self.failed = True
+        self.close(CLOSE_INTERNAL_ERROR, "the server could not save the room")
+
+    # -- server-side edits -------------------------------------------------------------
+
+    def set_language(self, language: str) -> None:
+        """Change `meta.language`: peers see it through the document, like any edit."""
+        before = self.doc.get_state()
+        self.meta["language"] = language
+        update = self.doc.get_update(before)
+        self._commit(update, create_update_message(update), sender=None)
+
+    def compact(self) -> None:
+        """Replace the stored history by one update holding the same state."""
+        self.store.replace_updates(self.room_id, self.doc.get_update())
+        self.history_rows = 1
+
+    # -- metadata mirror -----------------------------------------------------------------
+
+    def _on_meta_change(self, _event: Any) -> None:
+        self._meta_changed = True
+
+    def _mirror_language(self) -> None:
+        language = self.language
+        if language == self._language:
+            return
+        if is_language(language):
+            self._language = language
+            self.store.set_language(self.room_id, language)
+        else:
+            self.log.warning("room %s: ignoring unknown language %r", self.room_id, language)
+
+    # -- awareness ---------------------------------------------------------------------
+
+    def _on_awareness_update(self, topic: str, event: tuple[dict[str, list[int]], Any]) -> None:
+        if topic == "update":
+            changes, _origin = event
+            self._awareness_changes = changes["added"] + changes["updated"] + changes["removed"]
+
+    def _collect_awareness_changes(self, apply: Any) -> list[int]:
+        self._awareness_changes = []
+        apply()
+        changed, self._awareness_changes = self._awareness_changes, []
+        return changed
+
+    def _receive_awareness(self, peer: Peer, payload: bytes, data: bytes) -> None:
+        entries = parse_awareness_update(payload, self.max_awareness_state)
+        changed = self._collect_awareness_changes(
+            lambda: self.awareness.apply_awareness_update(payload, peer)
+        )
+        if not changed:
+            return  # an echo of what everyone already has
+        if peer in self.peers:
+            for entry in entries:
+                if entry.client_id in changed:
+                    self._record_owner(peer, entry.client_id, entry.state_json != "null")
+        everything_new = len(changed) == len(entries)
+        self._relay_awareness(changed, peer, data if everything_new else None)
+
+    def _record_owner(self, peer: Peer, client_id: int, present: bool) -> None:
+        """The connection that last spoke for a client id owns it (it may have reconnected)."""
+        previous = self._owners.pop(client_id, None)
+        if previous is not None:
+            self.peers[previous].discard(client_id)
+        if present:
+            self._owners[client_id] = peer
+            self.peers[peer].add(client_id)
+
+    def _relay_awareness(self, changed: list[int], sender: Peer, data: bytes | None = None) -> None:
+        if not changed:
+            return
+        if data is None:
+            data = create_awareness_message(self.awareness.encode_awareness_update(changed))
+        for peer in list(self.peers):
+            if peer is not sender:
+                peer.send(data)

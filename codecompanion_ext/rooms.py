@@ -1,0 +1,192 @@
+"""The room registry: creates rooms, loads live ones on demand, and unloads idle ones.
+
+REST and WebSocket handlers reach rooms only through `RoomManager`, so a
+room's stored record and its live document never disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+from datetime import datetime, timezone
+
+from pycrdt import Doc, Map
+
+from .room import CLOSE_GOING_AWAY, Peer, Room
+from .store import RoomRecord, RoomStore
+
+CLOSE_ROOM_DELETED = 4410
+CLOSE_ROOM_FULL = 4429
+
+
+class RoomNotFound(LookupError):
+    def __init__(self, room_id: str) -> None:
+        super().__init__(f"room {room_id!r} does not exist")
+
+
+class RoomFull(RuntimeError):
+    pass
+
+
+def new_room_id() -> str:
+    """128 random bits, URL-safe: unguessable, so a room id alone reveals nothing."""
+    return secrets.token_urlsafe(16)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def initial_state(language: str) -> bytes:
+    """The first update of every room: its metadata, so peers read the language from the doc."""
+    doc: Doc = Doc()
+    doc.get("meta", type=Map)["language"] = language
+    return doc.get_update()
+
+
+class RoomManager:
+    """Creates, finds, loads and unloads rooms."""
+
+    def __init__(
+        self,
+        store: RoomStore,
+        *,
+        log: logging.Logger,
+        unload_delay: float = 30.0,
+        compact_after: int = 1000,
+        max_peers_per_room: int = 200,
+        max_awareness_state: int = 64 * 1024,
+    ) -> None:
+        self.store = store
+        self.log = log
+        self.unload_delay = unload_delay
+        self.compact_after = compact_after
+        self.max_peers_per_room = max_peers_per_room
+        self.max_awareness_state = max_awareness_state
+        self.live: dict[str, Room] = {}
+        self._unload_timers: dict[str, asyncio.TimerHandle] = {}
+
+    # -- records ----------------------------------------------------------------------
+
+    def create(self, owner: str, language: str) -> RoomRecord:
+        record = RoomRecord(new_room_id(), owner, utc_now(), language, participants=[owner])
+        self.store.create_room(record, initial_state(language))
+        return record
+
+    def get(self, room_id: str) -> RoomRecord:
+        record = self.store.get_room(room_id)
+        if record is None:
+            raise RoomNotFound(room_id)
+        return record
+
+    def list(self, offset: int, limit: int) -> tuple[list[RoomRecord], int]:
+        return self.store.list_rooms(offset, limit)
+
+    def join(self, room_id: str, name: str) -> RoomRecord:
+        self._require(room_id)
+        self.store.add_participant(room_id, name, utc_now())
+        return self.get(room_id)
+
+    def set_language(self, room_id: str, language: str) -> RoomRecord:
+        """Write the language into the room's document; peers and the record follow it."""
+        self._open(room_id).set_language(language)
+        return self.get(room_id)
+
+    def content(self, room_id: str) -> str:
+        return self._open(room_id).text
+
+    def delete(self, room_id: str) -> None:
+        self._require(room_id)
+        room = self.live.pop(room_id, None)
+        self._cancel_unload(room_id)
+        if room is not None:
+            room.close(CLOSE_ROOM_DELETED, "this room was deleted")
+        self.store.delete_room(room_id)
+
+    def _require(self, room_id: str) -> None:
+        if room_id not in self.live and not self.store.room_exists(room_id):
+            raise RoomNotFound(room_id)
+
+    # -- live rooms ---------------------------------------------------------------------
+
+    def connect(self, room_id: str, peer: Peer) -> Room:
+        """Add a connection to a room, loading the room if it is not in memory."""
+        room = self._open(room_id)
+        if len(room.peers) >= self.max_peers_per_room:
+            raise RoomFull(f"this room already has {self.max_peers_per_room} connections")
+        room.add_peer(peer)
+        return room
+
+    def disconnect(self, room: Room, peer: Peer) -> None:
+        room.remove_peer(peer)
+        if room.failed:
+            self._drop(room)
+        elif not room.peers:
+            self._schedule_unload(room)
+
+    def _open(self, room_id: str) -> Room:
+        room = self.live.get(room_id)
+        if room is not None and room.failed:
+            self._drop(room)
+            room = None
+        if room is None:
+            room = self._load(room_id)
+            self.live[room_id] = room
+        self._cancel_unload(room_id)
+        if not room.peers:
+            self._schedule_unload(room)
+        return room
+
+    def _load(self, room_id: str) -> Room:
+        self._require(room_id)
+        history = self.store.load_updates(room_id)
+        room = Room(
+            room_id,
+            self.store,
+            history,
+            compact_after=self.compact_after,
+            max_awareness_state=self.max_awareness_state,
+            log=self.log,
+        )
+        if room.history_rows > 1:
+            room.compact()
+        return room
+
+    def _schedule_unload(self, room: Room) -> None:
+        self._cancel_unload(room.room_id)
+        loop = asyncio.get_event_loop()
+        handle = loop.call_later(self.unload_delay, self._unload_if_idle, room.room_id)
+        self._unload_timers[room.room_id] = handle
+
+    def _cancel_unload(self, room_id: str) -> None:
+        handle = self._unload_timers.pop(room_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _unload_if_idle(self, room_id: str) -> None:
+        self._unload_timers.pop(room_id, None)
+        room = self.live.get(room_id)
+        if room is not None and not room.peers:
+            self._unload(room)
+
+    def _unload(self, room: Room) -> None:
+        """Compact the history (so the next load is one row) and free the memory."""
+        if room.history_rows > 1 and not room.failed:
+            try:
+                room.compact()
+            except sqlite3.Error as e:
+                self.log.error("cannot compact room %s on unload: %s", room.room_id, e)
+        self._drop(room)
+
+    def _drop(self, room: Room) -> None:
+        if self.live.get(room.room_id) is room:
+            del self.live[room.room_id]
+            self._cancel_unload(room.room_id)
+
+    def shutdown(self) -> None:
+        """Disconnect everyone and leave every room compacted on disk."""
+        for room in list(self.live.values()):
+            room.close(CLOSE_GOING_AWAY, "the server is shutting down")
+            self._unload(room)

@@ -1,0 +1,216 @@
+"""SQLite storage for rooms, participants and each room's Yjs update history.
+
+One process owns the database. Every document update is committed before the
+server relays it, so whatever a client has received from the server survives
+a crash of the server process (WAL mode; see ``synchronous`` for power loss).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+class StoreError(RuntimeError):
+    """The room database cannot be opened, migrated or written."""
+
+
+@dataclass
+class RoomRecord:
+    """A room as stored: the fields of the original Code Companion API."""
+
+    room_id: str
+    owner: str
+    date_created: str
+    programming_language: str
+    participants: list[str] = field(default_factory=list)
+
+
+def _create_v1(db: sqlite_utils.Database) -> None:
+    db["rooms"].create(
+        {"room_id": str, "owner": str, "date_created": str, "programming_language": str},
+        pk="room_id",
+    )
+    db["rooms"].create_index(["date_created"])
+    db["participants"].create(
+        {"room_id": str, "name": str, "joined_at": str},
+        pk=("room_id", "name"),
+        foreign_keys=[("room_id", "rooms", "room_id")],
+    )
+    db["updates"].create(
+        {"id": int, "room_id": str, "data": bytes},
+        pk="id",
+        foreign_keys=[("room_id", "rooms", "room_id")],
+    )
+    db["updates"].create_index(["room_id", "id"])
+
+
+# MIGRATIONS[n] brings a database from schema version n to n + 1.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_v1]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+class RoomStore:
+    """Rooms, participants and update history in one SQLite file."""
+
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+        self.path = Path(path)
+        if synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit: each statement outside `transaction()` commits on its own.
+            self._conn = sqlite3.connect(self.path, isolation_level=None)
+            self._conn.execute("PRAGMA busy_timeout = 5000")
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
+            self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self.db = sqlite_utils.Database(self._conn)
+            self._migrate()
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot open the room database {self.path}: {e}") from e
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the enclosed statements as one atomic, durable unit."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this "
+                f"codecompanion_ext understands ({SCHEMA_VERSION}); upgrade the package"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                MIGRATIONS[target - 1](self.db)
+                self._conn.execute(f"PRAGMA user_version = {target}")
+
+    # -- rooms and participants ------------------------------------------------
+
+    def create_room(self, room: RoomRecord, initial_update: bytes) -> None:
+        """Store a new room, its owner as first participant, and its first document state."""
+        with self.transaction():
+            self.db["rooms"].insert(
+                {
+                    "room_id": room.room_id,
+                    "owner": room.owner,
+                    "date_created": room.date_created,
+                    "programming_language": room.programming_language,
+                }
+            )
+            for name in room.participants:
+                self._add_participant(room.room_id, name, room.date_created)
+            self.append_update(room.room_id, initial_update)
+
+    def get_room(self, room_id: str) -> RoomRecord | None:
+        row = self._conn.execute(
+            "SELECT room_id, owner, date_created, programming_language FROM rooms"
+            " WHERE room_id = ?",
+            (room_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return RoomRecord(*row, participants=self.participants(room_id))
+
+    def room_exists(self, room_id: str) -> bool:
+        query = "SELECT 1 FROM rooms WHERE room_id = ?"
+        return self._conn.execute(query, (room_id,)).fetchone() is not None
+
+    def list_rooms(self, offset: int, limit: int) -> tuple[list[RoomRecord], int]:
+        """Rooms newest first, one page of them, and the total count."""
+        total = self._conn.execute("SELECT count(*) FROM rooms").fetchone()[0]
+        rows = self._conn.execute(
+            "SELECT room_id, owner, date_created, programming_language FROM rooms"
+            " ORDER BY date_created DESC, rowid DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+        rooms = [RoomRecord(*row) for row in rows]
+        if rooms:
+            by_id = {room.room_id: room for room in rooms}
+            marks = ",".join("?" * len(by_id))
+            for room_id, name in self._conn.execute(
+                f"SELECT room_id, name FROM participants WHERE room_id IN ({marks}) ORDER BY rowid",
+                list(by_id),
+            ):
+                by_id[room_id].participants.append(name)
+        return rooms, total
+
+    def participants(self, room_id: str) -> list[str]:
+        """Everyone who ever joined the room, in join order."""
+        rows = self._conn.execute(
+            "SELECT name FROM participants WHERE room_id = ? ORDER BY rowid", (room_id,)
+        )
+        return [name for (name,) in rows]
+
+    def add_participant(self, room_id: str, name: str, joined_at: str) -> None:
+        """Add a name to the room; a name already there keeps its place."""
+        self._add_participant(room_id, name, joined_at)
+
+    def _add_participant(self, room_id: str, name: str, joined_at: str) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO participants (room_id, name, joined_at) VALUES (?, ?, ?)",
+            (room_id, name, joined_at),
+        )
+
+    def set_language(self, room_id: str, language: str) -> None:
+        self._conn.execute(
+            "UPDATE rooms SET programming_language = ? WHERE room_id = ?", (language, room_id)
+        )
+
+    def delete_room(self, room_id: str) -> None:
+        with self.transaction():
+            for table in ("updates", "participants", "rooms"):
+                self._conn.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))
+
+    # -- document history ------------------------------------------------------
+
+    def append_update(self, room_id: str, update: bytes) -> None:
+        """Durably record one Yjs update (committed when this returns)."""
+        self._conn.execute("INSERT INTO updates (room_id, data) VALUES (?, ?)", (room_id, update))
+
+    def load_updates(self, room_id: str) -> list[bytes]:
+        rows = self._conn.execute(
+            "SELECT data FROM updates WHERE room_id = ? ORDER BY id", (room_id,)
+        )
+        return [data for (data,) in rows]
+
+    def count_updates(self, room_id: str) -> int:
+        query = "SELECT count(*) FROM updates WHERE room_id = ?"
+        return self._conn.execute(query, (room_id,)).fetchone()[0]
+
+    def replace_updates(self, room_id: str, snapshot: bytes) -> None:
+        """Swap a room's whole history for one update holding the same state, atomically."""
+        with self.transaction():
+            self._conn.execute("DELETE FROM updates WHERE room_id = ?", (room_id,))
+            self.append_update(room_id, snapshot)
+
+    def stats(self) -> dict[str, Any]:
+        rooms = self._conn.execute("SELECT count(*) FROM rooms").fetchone()[0]
+        updates = self._conn.execute("SELECT count(*) FROM updates").fetchone()[0]
+        return {"rooms": rooms, "updates": updates}

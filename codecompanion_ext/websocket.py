@@ -1,0 +1,96 @@
+"""The room WebSocket: the standard y-websocket protocol, so any Yjs client can join.
+
+The handler only moves bytes between the socket and its `Room`; the room does
+the protocol work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from .auth import RoomAccessMixin
+from .protocol import ProtocolError
+from .room import Room
+from .rooms import CLOSE_ROOM_FULL, RoomFull, RoomManager, RoomNotFound
+
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_ROOM_NOT_FOUND = 4404
+MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 123 bytes
+
+
+def _close_reason(text: str) -> str:
+    return text.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+
+
+class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, JupyterHandler):
+    """/codecompanion/ws/{roomId}: one peer of one room."""
+
+    room: Room | None = None
+
+    def initialize(self, rooms: RoomManager, max_message_size: int) -> None:
+        self.rooms = rooms
+        self._max_message_size = max_message_size
+
+    @property
+    def max_message_size(self) -> int:  # type: ignore[override]
+        return self._max_message_size
+
+    def set_default_headers(self) -> None:
+        """JupyterHandler's page headers mean nothing on a WebSocket upgrade."""
+
+    @ws_authenticated
+    async def get(self, room_id: str, *args: Any, **kwargs: Any) -> None:
+        await self.authorize_room("write")
+        await super().get(room_id, *args, **kwargs)
+
+    def open(self, room_id: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().open()
+        self.set_nodelay(True)  # Nagle would hold small frames back ~40 ms
+        try:
+            self.room = self.rooms.connect(room_id, self)
+        except RoomNotFound as e:
+            self.close(CLOSE_ROOM_NOT_FOUND, _close_reason(str(e)))
+        except RoomFull as e:
+            self.close(CLOSE_ROOM_FULL, _close_reason(str(e)))
+
+    def on_message(self, message: str | bytes) -> None:
+        room = self.room
+        if room is None:
+            return
+        if isinstance(message, str):
+            self._reject(CLOSE_UNSUPPORTED_DATA, "y-websocket messages are binary frames")
+            return
+        try:
+            room.receive(self, message)
+        except ProtocolError as e:
+            self._reject(CLOSE_INVALID_PAYLOAD, str(e))
+        except Exception:
+            self.log.exception("room %s: unexpected error handling a message", room.room_id)
+            self._reject(CLOSE_INTERNAL_ERROR, "internal error")
+
+    def _reject(self, code: int, reason: str) -> None:
+        room_id = self.room.room_id if self.room else "?"
+        self.log.warning("room %s: closing a connection: %s", room_id, reason)
+        self._leave()
+        self.close(code, _close_reason(reason))
+
+    def on_close(self) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
+        room, self.room = self.room, None
+        if room is not None:
+            self.rooms.disconnect(room, self)
+
+    def send(self, message: bytes) -> None:
+        """Part of the room's Peer protocol: queue a frame, ignoring a socket already gone."""
+        with contextlib.suppress(WebSocketClosedError):
+            self.write_message(message, binary=True)
