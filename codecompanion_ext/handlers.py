@@ -68,7 +68,6 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
             error = exception.log_message % exception.args
         elif status_code >= 500:
             error = "internal server error"
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps({"error": error, "status": status_code}))
 
     def json_body(self, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -172,8 +171,7 @@ class ContentHandler(RoomApiHandler):
         text = self.rooms.content(room_id)
         extension = LANGUAGES.get(room.programming_language, "txt")
         disposition = "attachment" if self.get_query_argument("download", "") else "inline"
-        self.set_header("Content-Type", "text/plain; charset=UTF-8")
         self.set_header(
             "Content-Disposition", f'{disposition}; filename="{room.room_id}.{extension}"'
         )
-        self.finish(text.encode("utf-8"))
+        self.finish(text.encode("utf-8"), set_content_type="text/plain; charset=UTF-8")
