@@ -79,12 +79,13 @@ def room_factory(api: Api) -> Callable[..., Awaitable[dict[str, Any]]]:
 
 @pytest.fixture
 def ws_url(jp_http_port: int, jp_base_url: str) -> Callable[[str], str]:
-    return lambda room_id: f"ws://localhost:{jp_http_port}{jp_base_url}codecompanion/ws/{room_id}"
+    return lambda room_id: f"ws://127.0.0.1:{jp_http_port}{jp_base_url}codecompanion/ws/{room_id}"
 
 
 @pytest.fixture
 def yclient(
     jp_serverapp: Any,
+    http_server: Any,
     ws_url: Callable[[str], str],
     jp_auth_header: dict[str, str],
     jp_asyncio_loop: Any,
@@ -102,3 +103,28 @@ def yclient(
     for client in clients:
         if client.connected:
             jp_asyncio_loop.run_until_complete(client.close())
+
+
+@pytest.fixture
+def browser_session(jp_fetch: Any, jp_serverapp: Any, jp_asyncio_loop: Any) -> dict[str, str]:
+    """Log in as a browser does (token once, then cookies): {"cookie", "xsrf"}."""
+
+    async def login() -> dict[str, str]:
+        cookies: dict[str, str] = {}
+        # The login form sets the _xsrf cookie; logging in with the token sets the session.
+        for params in ({}, {"token": jp_serverapp.identity_provider.token}):
+            response = await jp_fetch(
+                "login",
+                params=params,
+                follow_redirects=False,
+                raise_error=False,
+                headers={"Authorization": ""},
+            )
+            for header in response.headers.get_list("Set-Cookie"):
+                name, value = header.split(";", 1)[0].split("=", 1)
+                cookies[name] = value
+        assert "_xsrf" in cookies and len(cookies) == 2, cookies
+        cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+        return {"cookie": cookie, "xsrf": cookies["_xsrf"]}
+
+    return jp_asyncio_loop.run_until_complete(login())

@@ -1,0 +1,305 @@
+"""Rooms over real WebSockets with real pycrdt peers: sync, awareness, live metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+
+import pytest
+from pycrdt import Doc, Text, create_awareness_message, create_update_message
+from tornado.httpclient import HTTPClientError
+from yclient import eventually
+
+
+async def test_two_clients_converge_after_concurrent_edits(room_factory, yclient):
+    room = await room_factory()
+    a = await yclient(room["roomId"]).sync()
+    b = await yclient(room["roomId"]).sync()
+    a.append("hello ")
+    b.append("world ")
+    await eventually(lambda: a.text == b.text and len(a.text) == 12, what="convergence")
+    assert set(a.text.split()) == {"hello", "world"}
+
+
+async def test_many_clients_converge_after_random_concurrent_edits(room_factory, yclient, api):
+    room = await room_factory()
+    clients = [await yclient(room["roomId"]).sync() for _ in range(4)]
+    rng = random.Random(7)
+    for step in range(200):
+        client = rng.choice(clients)
+        if client.text and rng.random() < 0.3:
+            index = rng.randrange(len(client.text))
+            client.delete(index, min(3, len(client.text) - index))
+        else:
+            client.insert(rng.randint(0, len(client.text)), f"<{step}>")
+        if rng.random() < 0.2:
+            await asyncio.sleep(0)  # let some messages cross, keep others concurrent
+    await eventually(lambda: len({c.text for c in clients}) == 1, what="all peers equal")
+    _, stored = await api("GET", "rooms", room["roomId"], "content")
+    assert stored == clients[0].text
+
+
+async def test_newcomer_receives_whole_document_and_presence(room_factory, yclient):
+    room = await room_factory()
+    a = await yclient(room["roomId"]).sync()
+    b = await yclient(room["roomId"]).sync()
+    a.set_presence({"user": {"name": "Ana"}})
+    b.set_presence({"user": {"name": "Bob"}})
+    a.append("def f():\n    return 1\n")
+    await eventually(lambda: b.text == a.text and b.peer_names == {"Ana"})
+    c = await yclient(room["roomId"]).sync()
+    assert c.text == "def f():\n    return 1\n"
+    await eventually(lambda: c.peer_names == {"Ana", "Bob"}, what="newcomer sees presence")
+
+
+async def test_offline_edits_merge_on_reconnect(room_factory, yclient):
+    room = await room_factory()
+    a = await yclient(room["roomId"]).sync()
+    b = await yclient(room["roomId"]).sync()
+    a.append("shared ")
+    await eventually(lambda: b.text == "shared ")
+    await b.close()
+    b.append("offline-b ")
+    a.append("online-a ")
+    await b.sync()
+    await eventually(lambda: a.text == b.text and "offline-b" in a.text and "online-a" in b.text)
+
+
+async def test_awareness_echo_is_not_relayed(room_factory, yclient):
+    """y-websocket clients re-send what they receive; only news may be relayed."""
+    room = await room_factory()
+    a = await yclient(room["roomId"]).sync()
+    b = await yclient(room["roomId"]).sync()
+    a.set_presence({"user": {"name": "Ana"}, "cursor": 1})
+    first_clock = a.awareness.meta[a.doc.client_id]["clock"]
+    await eventually(lambda: b.peer_names == {"Ana"})
+    a.send_awareness()  # the same clock again: an echo
+    b.send_awareness()  # b has no state: its null entry is news to nobody
+    a.set_presence({"user": {"name": "Ana"}, "cursor": 2})
+    await eventually(lambda: b.awareness.states[a.doc.client_id].get("cursor") == 2)
+    clocks_b_saw = [clock for update in b.awareness_updates for (cid, clock, _) in update]
+    assert clocks_b_saw == [first_clock, first_clock + 1]  # the echo was not relayed
+    # The sender never gets its own update back.
+    assert all(cid != a.doc.client_id for u in a.awareness_updates for (cid, _, _) in u)
+
+
+async def test_disconnect_clears_presence(room_factory, yclient):
+    room = await room_factory()
+    a = await yclient(room["roomId"]).sync()
+    b = await yclient(room["roomId"]).sync()
+    a.set_presence({"user": {"name": "Ana"}})
+    await eventually(lambda: b.peer_names == {"Ana"})
+    await a.close()
+    await eventually(lambda: b.peer_names == set(), what="Ana's presence cleared")
+    c = await yclient(room["roomId"]).sync()
+    assert c.peer_names == set()
+
+
+async def test_patch_reaches_connected_peers(room_factory, yclient, api):
+    room = await room_factory("Ana", "python")
+    a = await yclient(room["roomId"]).sync()
+    assert a.language == "python"
+    await api("PATCH", "rooms", room["roomId"], body={"programmingLanguage": "rust"})
+    await eventually(lambda: a.language == "rust", what="language change")
+
+
+async def test_language_change_from_a_client_reaches_peers_and_rooms_table(
+    room_factory, yclient, api
+):
+    room = await room_factory("Ana", "python")
+    a = await yclient(room["roomId"]).sync()
+    b = await yclient(room["roomId"]).sync()
+    a.edit(lambda: a.meta.__setitem__("language", "julia"))
+    await eventually(lambda: b.language == "julia")
+
+    async def stored_language():
+        return (await api("GET", "rooms", room["roomId"]))[1]["programmingLanguage"]
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while await stored_language() != "julia":
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    # An unknown language in the document is not mirrored into the rooms table.
+    a.edit(lambda: a.meta.__setitem__("language", "<script>"))
+    await eventually(lambda: b.language == "<script>")
+    assert await stored_language() == "julia"
+
+
+async def test_delete_disconnects_peers_with_a_reason(room_factory, yclient, api):
+    room = await room_factory()
+    a = await yclient(room["roomId"]).sync()
+    await api("DELETE", "rooms", room["roomId"])
+    await asyncio.wait_for(a.closed.wait(), 10)
+    assert (a.close_code, a.close_reason) == (4410, "this room was deleted")
+
+
+async def test_unknown_room_closes_with_4404(yclient):
+    client = await yclient("noSuchRoom").connect()
+    await asyncio.wait_for(client.closed.wait(), 10)
+    assert client.close_code == 4404
+    assert "does not exist" in client.close_reason
+
+
+@pytest.mark.cc_config(room_unload_delay=0.05)
+async def test_idle_room_unloads_and_reloads_intact(room_factory, yclient, extension):
+    room = await room_factory()
+    room_id = room["roomId"]
+    a = await yclient(room_id).sync()
+    a.append("kept across unload")
+    await eventually(lambda: extension.rooms.live[room_id].text == "kept across unload")
+    await a.close()
+    await eventually(lambda: room_id not in extension.rooms.live, what="room unloaded")
+    b = await yclient(room_id).sync()
+    assert b.text == "kept across unload"
+
+
+@pytest.mark.cc_config(compact_after=50)
+async def test_history_is_compacted_while_people_type(room_factory, yclient, db_path, api):
+    room = await room_factory()
+    a = await yclient(room["roomId"]).sync()
+    b = await yclient(room["roomId"]).sync()
+    for i in range(500):
+        (a if i % 2 else b).append(f"{i % 10}")
+    await eventually(lambda: len(a.text) == len(b.text) == 500 and a.text == b.text)
+    _, stored = await api("GET", "rooms", room["roomId"], "content")
+    assert stored == a.text
+    with sqlite3.connect(db_path) as db:
+        (rows,) = db.execute(
+            "SELECT count(*) FROM updates WHERE room_id = ?", (room["roomId"],)
+        ).fetchone()
+    assert rows <= 51
+
+
+async def test_server_sends_nodelay_sockets(room_factory, yclient, extension):
+    """TCP_NODELAY on the server side of every room socket (no 40 ms Nagle delay)."""
+    import socket
+
+    room = await room_factory()
+    await yclient(room["roomId"]).sync()
+    live = extension.rooms.live[room["roomId"]]
+    (handler,) = live.peers
+    sock = handler.ws_connection.stream.socket
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+# -- authentication and origin ------------------------------------------------------------
+
+
+async def test_websocket_requires_authentication(room_factory, yclient):
+    room = await room_factory()
+    client = yclient(room["roomId"], headers={})
+    with pytest.raises(HTTPClientError) as caught:
+        await client.connect()
+    assert caught.value.code == 403
+
+
+async def test_websocket_refuses_cross_origin_cookie_sessions(
+    room_factory, yclient, browser_session, jp_http_port
+):
+    """A logged-in browser's cookie must not let another site open a room socket."""
+    room = await room_factory()
+    cookie = {"Cookie": browser_session["cookie"]}
+    with pytest.raises(HTTPClientError) as caught:
+        await yclient(room["roomId"], headers={**cookie, "Origin": "http://evil.example"}).connect()
+    assert caught.value.code == 403
+    same_origin = {**cookie, "Origin": f"http://127.0.0.1:{jp_http_port}"}
+    client = await yclient(room["roomId"], headers=same_origin).sync()
+    assert client.connected
+
+
+async def test_rest_requires_authentication(jp_fetch):
+    for method, body in [("GET", None), ("POST", '{"name": "x"}')]:
+        response = await jp_fetch(
+            "codecompanion",
+            "api",
+            "rooms",
+            method=method,
+            body=body,
+            headers={"Authorization": ""},
+            raise_error=False,
+        )
+        assert response.code == 403
+
+
+async def test_cookie_auth_needs_xsrf_for_mutations(jp_fetch, browser_session):
+    """A logged-in browser (cookie) must send the _xsrf token to change anything."""
+    headers = {"Authorization": "", "Cookie": browser_session["cookie"]}
+    read = await jp_fetch("codecompanion", "api", "rooms", headers=headers, raise_error=False)
+    assert read.code == 200
+    body = '{"name": "Ana"}'
+
+    async def post(extra):
+        response = await jp_fetch(
+            "codecompanion",
+            "api",
+            "rooms",
+            method="POST",
+            body=body,
+            headers={**headers, **extra},
+            raise_error=False,
+        )
+        return response.code
+
+    assert await post({}) == 403
+    assert await post({"X-XSRFToken": "forged"}) == 403
+    assert await post({"X-XSRFToken": browser_session["xsrf"]}) == 201
+
+
+# -- bad input never hurts the room --------------------------------------------------------
+
+
+def _valid_update(text: str) -> bytes:
+    doc: Doc = Doc()
+    doc.get("code", type=Text).insert(0, text)
+    return doc.get_update()
+
+
+@pytest.mark.cc_config(max_message_size=64 * 1024)
+@pytest.mark.parametrize(
+    ("frame", "code", "reason"),
+    [
+        ("a text frame", 1003, "binary"),
+        (b"", 1007, "truncated message type"),
+        (b"\x00", 1007, "truncated sync message type"),
+        (b"\x00\x02\x7fabc", 1007, "shorter than its length prefix"),
+        (b"\x00\x02\x00trailing", 1007, "unexpected bytes"),
+        (b"\x09\x00", 1007, "unsupported message type 9"),
+        (b"\x00\x05\x00", 1007, "unknown sync message type 5"),
+        (b"\xff" * 12 + b"\x01", 1007, "out of range"),
+        (create_update_message(b"\x01\x02garbage"), 1007, "not a valid Yjs update"),
+        (b"\x00\x00\x03\xff\xff\xff", 1007, "invalid state vector"),
+        (create_awareness_message(b"\x01\x05\x01\x03{x}"), 1007, "not valid JSON"),
+        (create_awareness_message(b"\x01\x05\x01\x015"), 1007, "object or null"),
+        (create_awareness_message(b"\x02\x05\x01\x02{}"), 1007, "truncated"),
+        (create_update_message(_valid_update("x" * 100_000)), 1009, None),
+    ],
+)
+async def test_malformed_messages_close_only_the_sender(
+    room_factory, yclient, db_path, api, frame, code, reason
+):
+    room = await room_factory()
+    a = await yclient(room["roomId"]).sync()
+    b = await yclient(room["roomId"]).sync()
+    a.append("safe ")
+    await eventually(lambda: b.text == "safe ")
+    with sqlite3.connect(db_path) as db:
+        before = db.execute("SELECT id, data FROM updates ORDER BY id").fetchall()
+
+    bad = await yclient(room["roomId"]).sync()
+    bad.ws.write_message(frame, binary=isinstance(frame, bytes))
+    await asyncio.wait_for(bad.closed.wait(), 10)
+    assert bad.close_code == code
+    if reason:
+        assert reason in bad.close_reason
+
+    # The room keeps working for everyone else and storage holds only valid updates.
+    b.append("still ")
+    await eventually(lambda: a.text == "safe still ")
+    with sqlite3.connect(db_path) as db:
+        after = db.execute("SELECT id, data FROM updates ORDER BY id").fetchall()
+    assert after[: len(before)] == before
+    for _, data in after:
+        Doc().apply_update(data)  # every stored row is a valid Yjs update
+    _, stored = await api("GET", "rooms", room["roomId"], "content")
+    assert stored == "safe still "
