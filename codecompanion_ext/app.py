@@ -8,9 +8,15 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Enum, Float, Int, Unicode, default
 
-from .handlers import ContentHandler, ParticipantsHandler, RoomHandler, RoomsHandler
+from .handlers import (
+    ContentHandler,
+    ParticipantsHandler,
+    RoomHandler,
+    RoomsHandler,
+    UnavailableHandler,
+)
 from .rooms import RoomManager
-from .store import RoomStore
+from .store import RoomStore, StoreError
 from .websocket import RoomWebSocketHandler
 
 ROOM_ID = r"(?P<room_id>[A-Za-z0-9_-]{1,64})"
@@ -58,8 +64,16 @@ class CodeCompanionApp(ExtensionApp):
     def _default_db_path(self) -> str:
         return str(Path(jupyter_data_dir()) / "codecompanion" / "rooms.db")
 
+    storage_error: str | None = None
+
     def initialize_settings(self) -> None:
-        self.store = RoomStore(self.db_path, self.synchronous)
+        try:
+            self.store = RoomStore(self.db_path, self.synchronous)
+        except StoreError as e:
+            # Keep Jupyter running, and let every room request say what is wrong.
+            self.storage_error = str(e)
+            self.log.error("Code Companion rooms are unavailable: %s", e)
+            return
         self.rooms = RoomManager(
             self.store,
             log=self.log,
@@ -71,6 +85,10 @@ class CodeCompanionApp(ExtensionApp):
         self.log.info("Code Companion rooms are stored in %s", self.db_path)
 
     def initialize_handlers(self) -> None:
+        if self.storage_error is not None:
+            unavailable = {"error": f"room storage is unavailable: {self.storage_error}"}
+            self.handlers.append((r"/codecompanion/.*", UnavailableHandler, unavailable))
+            return
         api = {"rooms": self.rooms, "page_size": self.rooms_page_size}
         ws = {"rooms": self.rooms, "max_message_size": self.max_message_size}
         self.handlers.extend(
@@ -84,5 +102,6 @@ class CodeCompanionApp(ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
-        self.rooms.shutdown()
-        self.store.close()
+        if self.storage_error is None:
+            self.rooms.shutdown()
+            self.store.close()

@@ -175,3 +175,16 @@ class ContentHandler(RoomApiHandler):
             "Content-Disposition", f'{disposition}; filename="{room.room_id}.{extension}"'
         )
         self.finish(text.encode("utf-8"), set_content_type="text/plain; charset=UTF-8")
+
+
+class UnavailableHandler(RoomApiHandler):
+    """Every room route while the room database cannot be used: 503 and the reason."""
+
+    def initialize(self, error: str) -> None:  # type: ignore[override]
+        self.error = error
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.current_user is None:
+            raise web.HTTPError(403, "authentication required")
+        raise web.HTTPError(503, "%s", self.error)

@@ -8,6 +8,7 @@ Edits made while disconnected stay in the document and merge on reconnect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,7 @@ from pycrdt import (
     handle_sync_message,
 )
 from tornado.httpclient import HTTPRequest
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
@@ -136,14 +137,24 @@ class YClient:
         return self.ws is not None and not self.closed.is_set()
 
     def send_raw(self, data: bytes) -> None:
+        """Send a frame; if the socket just died, the edit stays in the doc for the next sync."""
         assert self.ws is not None
-        self.ws.write_message(data, binary=True)
+        with contextlib.suppress(WebSocketClosedError):
+            self.ws.write_message(data, binary=True)
 
     def edit(self, change: Callable[[], None]) -> bytes:
-        """Apply a local change and send its update (kept locally while offline)."""
-        before = self.doc.get_state()
-        change()
-        update = self.doc.get_update(before)
+        """Apply a local change and send its update (kept locally while offline).
+
+        The update is the transaction's own, as Yjs clients send it: only this
+        change's insertions and deletions, not the document's whole delete set.
+        """
+        updates: list[bytes] = []
+        subscription = self.doc.observe(lambda event: updates.append(event.update))
+        try:
+            change()
+        finally:
+            self.doc.unobserve(subscription)
+        (update,) = updates
         if self.connected:
             self.send_raw(create_update_message(update))
         return update
