@@ -87,6 +87,7 @@ class ServerProcess:
             except (URLError, ConnectionError, OSError):
                 pass
             if time.monotonic() > deadline:
+                self.stop()
                 raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")
             time.sleep(0.05)
 
