@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pycrdt import (
+    Array,
     Awareness,
     Doc,
     Map,
@@ -67,6 +69,7 @@ class Room:
         self.doc: Doc = Doc()
         self.code = self.doc.get("code", type=Text)
         self.meta = self.doc.get("meta", type=Map)
+        self.participants = self.doc.get("participants", type=Array)
         for update in history:
             self.doc.apply_update(update)
         self.history_rows = len(history)
@@ -181,10 +184,23 @@ class Room:
 
     def set_language(self, language: str) -> None:
         """Change `meta.language`: peers see it through the document, like any edit."""
-        before = self.doc.get_state()
-        self.meta["language"] = language
-        update = self.doc.get_update(before)
-        self._commit(update, create_update_message(update), sender=None)
+        self._edit(lambda: self.meta.__setitem__("language", language))
+
+    def add_participant(self, name: str) -> None:
+        """Show a newly joined name to everyone connected (the rooms table stays the record)."""
+        if name not in self.participants.to_py():
+            self._edit(lambda: self.participants.append(name))
+
+    def _edit(self, change: Callable[[], None]) -> None:
+        """Make a change as the server: persist and relay it like a peer's update."""
+        updates: list[bytes] = []
+        subscription = self.doc.observe(lambda event: updates.append(event.update))
+        try:
+            change()
+        finally:
+            self.doc.unobserve(subscription)
+        for update in updates:
+            self._commit(update, create_update_message(update), sender=None)
 
     def compact(self) -> None:
         """Replace the stored history by one update holding the same state."""

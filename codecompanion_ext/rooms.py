@@ -12,7 +12,7 @@ import secrets
 import sqlite3
 from datetime import datetime, timezone
 
-from pycrdt import Doc, Map
+from pycrdt import Array, Doc, Map
 
 from .room import CLOSE_GOING_AWAY, Peer, Room
 from .store import RoomRecord, RoomStore
@@ -39,10 +39,11 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def initial_state(language: str) -> bytes:
-    """The first update of every room: its metadata, so peers read the language from the doc."""
+def initial_state(language: str, owner: str) -> bytes:
+    """The first update of every room: its language and its owner as first participant."""
     doc: Doc = Doc()
     doc.get("meta", type=Map)["language"] = language
+    doc.get("participants", type=Array).append(owner)
     return doc.get_update()
 
 
@@ -72,7 +73,7 @@ class RoomManager:
 
     def create(self, owner: str, language: str) -> RoomRecord:
         record = RoomRecord(new_room_id(), owner, utc_now(), language, participants=[owner])
-        self.store.create_room(record, initial_state(language))
+        self.store.create_room(record, initial_state(language, owner))
         return record
 
     def get(self, room_id: str) -> RoomRecord:
@@ -86,7 +87,8 @@ class RoomManager:
 
     def join(self, room_id: str, name: str) -> RoomRecord:
         self._require(room_id)
-        self.store.add_participant(room_id, name, utc_now())
+        if self.store.add_participant(room_id, name, utc_now()):
+            self._open(room_id).add_participant(name)
         return self.get(room_id)
 
     def set_language(self, room_id: str, language: str) -> RoomRecord:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 
@@ -168,15 +167,16 @@ class RoomStore:
         )
         return [name for (name,) in rows]
 
-    def add_participant(self, room_id: str, name: str, joined_at: str) -> None:
-        """Add a name to the room; a name already there keeps its place."""
-        self._add_participant(room_id, name, joined_at)
+    def add_participant(self, room_id: str, name: str, joined_at: str) -> bool:
+        """Add a name to the room; a name already there keeps its place. True if added."""
+        return self._add_participant(room_id, name, joined_at)
 
-    def _add_participant(self, room_id: str, name: str, joined_at: str) -> None:
-        self._conn.execute(
+    def _add_participant(self, room_id: str, name: str, joined_at: str) -> bool:
+        cursor = self._conn.execute(
             "INSERT OR IGNORE INTO participants (room_id, name, joined_at) VALUES (?, ?, ?)",
             (room_id, name, joined_at),
         )
+        return cursor.rowcount == 1
 
     def set_language(self, room_id: str, language: str) -> None:
         self._conn.execute(
@@ -209,8 +209,3 @@ class RoomStore:
         with self.transaction():
             self._conn.execute("DELETE FROM updates WHERE room_id = ?", (room_id,))
             self.append_update(room_id, snapshot)
-
-    def stats(self) -> dict[str, Any]:
-        rooms = self._conn.execute("SELECT count(*) FROM rooms").fetchone()[0]
-        updates = self._conn.execute("SELECT count(*) FROM updates").fetchone()[0]
-        return {"rooms": rooms, "updates": updates}

@@ -148,7 +148,7 @@ def keystrokes(count: int, seed: int = 1):
 def test_100000_small_edits_reload_identical_from_a_compact_history(tmp_path):
     store = RoomStore(tmp_path / "rooms.db")
     record = RoomRecord("room-1", "Ana", "2026-01-01T00:00:00.000Z", "python", ["Ana"])
-    store.create_room(record, initial_state("python"))
+    store.create_room(record, initial_state("python", "Ana"))
     settings = {"compact_after": 1000, "max_awareness_state": 1024, "log": NullLog()}
     room = Room("room-1", store, store.load_updates("room-1"), **settings)
     *updates, expected = keystrokes(100_000)

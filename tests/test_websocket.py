@@ -303,3 +303,17 @@ async def test_malformed_messages_close_only_the_sender(
         Doc().apply_update(data)  # every stored row is a valid Yjs update
     _, stored = await api("GET", "rooms", room["roomId"], "content")
     assert stored == "safe still "
+
+
+async def test_joining_shows_the_new_participant_to_connected_peers(room_factory, yclient, api):
+    from pycrdt import Array
+
+    room = await room_factory("Ana")
+    a = await yclient(room["roomId"]).sync()
+    participants = a.doc.get("participants", type=Array)
+    assert participants.to_py() == ["Ana"]
+    await api("POST", "rooms", room["roomId"], "participants", body={"name": "Bob"})
+    await api("POST", "rooms", room["roomId"], "participants", body={"name": "Bob"})
+    await eventually(lambda: participants.to_py() == ["Ana", "Bob"], what="Bob listed")
+    b = await yclient(room["roomId"]).sync()
+    assert b.doc.get("participants", type=Array).to_py() == ["Ana", "Bob"]

@@ -1,0 +1,103 @@
+"""`CodeRoom`: the notebook editor for a Code Companion room (an anywidget).
+
+The browser does the networking: it calls the room REST API with the page's own
+Jupyter auth and XSRF token, and joins the room's WebSocket. The kernel sees the
+room through synced traits.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anywidget
+import traitlets
+
+from .validation import LANGUAGES, check_language, check_name
+
+STATIC = Path(__file__).parent / "static"
+ROOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A room link: {server}{base_url}codecompanion/rooms/{roomId} (or the ws/api forms).
+ROOM_PATH = re.compile(r"^(?P<base>.*?/)codecompanion/(?:rooms|ws|api/rooms)/(?P<room>[^/?#]+)")
+
+
+def parse_room_link(link_or_room_id: str) -> tuple[str, str]:
+    """Split a room link into (server base URL or "", room id); a bare id has no server."""
+    text = link_or_room_id.strip()
+    if ROOM_ID.fullmatch(text):
+        return "", text
+    parts = urlsplit(text)
+    match = ROOM_PATH.match(parts.path)
+    if not match or not ROOM_ID.fullmatch(match["room"]):
+        raise ValueError(
+            f"{link_or_room_id!r} is neither a room id nor a Code Companion room link "
+            "(…/codecompanion/rooms/<roomId>)"
+        )
+    server = f"{parts.scheme}://{parts.netloc}{match['base']}" if parts.netloc else ""
+    return server, match["room"]
+
+
+class CodeRoom(anywidget.AnyWidget):
+    """A live, shared code editor in a notebook.
+
+    `CodeRoom(name="Ana", language="python")` creates a room on the Jupyter server
+    that serves this notebook; `CodeRoom.join(link, name="Bob")` joins one. Once
+    the widget is displayed and connected, `room.link` is the link to share and
+    `room.code` is the shared text (assigning to it replaces the text for everyone).
+    """
+
+    _esm = STATIC / "widget.js"
+    _css = STATIC / "widget.css"
+
+    room_id = traitlets.Unicode("", help="The room's id, set once created or joined.").tag(
+        sync=True
+    )
+    link = traitlets.Unicode("", help="The link that opens this room.").tag(sync=True)
+    name = traitlets.Unicode("", help="Your name in the room.").tag(sync=True)
+    language = traitlets.Unicode("python", help="The room's language, for everyone.").tag(sync=True)
+    participants = traitlets.List(traitlets.Unicode(), help="Everyone who joined.").tag(sync=True)
+    online = traitlets.List(traitlets.Unicode(), help="Who is connected now.").tag(sync=True)
+    status = traitlets.Unicode(
+        "connecting", help="connecting, connected, reconnecting, offline or error."
+    ).tag(sync=True)
+    unsent_edits = traitlets.Int(0, help="Edits made while disconnected.").tag(sync=True)
+    error = traitlets.Unicode("", help="Why the room cannot be used, if it cannot.").tag(sync=True)
+    code = traitlets.Unicode("", help="The shared text.").tag(sync=True)
+    height = traitlets.Int(320, help="Editor height in pixels.").tag(sync=True)
+    server_url = traitlets.Unicode("", help="Server of a joined room, if not this one.").tag(
+        sync=True
+    )
+    _mode = traitlets.Unicode("create").tag(sync=True)
+
+    def __init__(self, name: str = "", language: str = "python", **kwargs: Any) -> None:
+        if name:
+            name = check_name(name)
+        super().__init__(name=name, language=check_language(language), **kwargs)
+
+    @classmethod
+    def join(cls, link_or_room_id: str, name: str = "", **kwargs: Any) -> CodeRoom:
+        """Join an existing room by its link or id; without a name the widget asks for one."""
+        server_url, room_id = parse_room_link(link_or_room_id)
+        return cls(name=name, room_id=room_id, server_url=server_url, _mode="join", **kwargs)
+
+    @traitlets.validate("language")
+    def _check_language(self, proposal: dict[str, Any]) -> str:
+        language = proposal["value"]
+        if language not in LANGUAGES:
+            raise traitlets.TraitError(f"language must be one of: {', '.join(LANGUAGES)}")
+        return language
+
+    def run(self) -> Any:
+        """Run the room's current code in this notebook's kernel (Python rooms only)."""
+        if self.language != "python":
+            raise ValueError(
+                f"room.run() runs Python code, and this room's language is {self.language!r}"
+            )
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is None:
+            raise RuntimeError("room.run() needs an IPython kernel (run it in a notebook)")
+        return shell.run_cell(self.code)
