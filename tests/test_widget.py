@@ -1,0 +1,101 @@
+"""The CodeRoom Python API: traits, validation, links, run(). The browser side is in tests/e2e."""
+
+from __future__ import annotations
+
+import pytest
+import traitlets
+
+import codecompanion_ext
+from codecompanion_ext.widget import STATIC, CodeRoom, parse_room_link
+
+
+def test_create_sets_name_language_and_create_mode():
+    room = codecompanion_ext.CodeRoom(name="  Ana ", language="rust")
+    assert (room.name, room.language, room._mode) == ("Ana", "rust", "create")
+    assert room.room_id == "" and room.link == ""  # filled in by the browser once created
+    assert room.status == "connecting"
+
+
+def test_bundle_is_built_into_the_package():
+    assert (STATIC / "widget.css").is_file()
+    assert "render" in (STATIC / "widget.js").read_text()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"language": "cobol"}, "must be one of"),
+        ({"name": "x" * 65}, "at most 64"),
+        ({"name": "a\nb"}, "control characters"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CodeRoom(**kwargs)
+
+
+def test_language_is_validated_when_set_from_python():
+    room = CodeRoom(name="Ana")
+    room.language = "go"
+    assert room.language == "go"
+    with pytest.raises(traitlets.TraitError, match="must be one of"):
+        room.language = "klingon"
+
+
+@pytest.mark.parametrize(
+    ("link", "server", "room_id"),
+    [
+        ("q5WkT0b0yR1m8Jc2xVn3aw", "", "q5WkT0b0yR1m8Jc2xVn3aw"),
+        (
+            "http://localhost:8888/codecompanion/rooms/q5WkT0b0yR1m8Jc2xVn3aw",
+            "http://localhost:8888/",
+            "q5WkT0b0yR1m8Jc2xVn3aw",
+        ),
+        (
+            "https://hub.example/user/ana/codecompanion/rooms/abc-DEF_1?key=secret",
+            "https://hub.example/user/ana/",
+            "abc-DEF_1",
+        ),
+        ("ws://h:1/base/codecompanion/ws/abc", "ws://h:1/base/", "abc"),
+        ("/codecompanion/rooms/abc", "", "abc"),
+    ],
+)
+def test_parse_room_link(link, server, room_id):
+    assert parse_room_link(link) == (server, room_id)
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "http://x/y", "room id with spaces", "http://x/codecompanion/rooms/"]
+)
+def test_parse_room_link_rejects_other_strings(bad):
+    with pytest.raises(ValueError, match="neither a room id nor"):
+        parse_room_link(bad)
+
+
+def test_join_targets_the_linked_room_and_server():
+    room = CodeRoom.join("http://other:9999/codecompanion/rooms/abc123", name="Bob")
+    assert (room.room_id, room.server_url, room.name, room._mode) == (
+        "abc123",
+        "http://other:9999/",
+        "Bob",
+        "join",
+    )
+    assert CodeRoom.join("abc123").name == ""  # the widget will ask for a name
+
+
+def test_run_executes_the_room_code_in_this_kernel():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    room = CodeRoom(name="Ana")
+    room.code = "answer_from_room = 40 + 2"
+    result = room.run()
+    assert result.success
+    assert shell.user_ns["answer_from_room"] == 42
+
+
+def test_run_refuses_other_languages():
+    room = CodeRoom(name="Ana", language="rust")
+    room.code = 'fn main() { println!("hi"); }'
+    with pytest.raises(ValueError, match="runs Python code"):
+        room.run()
