@@ -2,7 +2,13 @@
 // y-websocket provider, shown in a CodeMirror 6 editor bound by y-codemirror.next.
 import { autocompletion, closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
 import { defaultKeymap, indentWithTab } from "@codemirror/commands";
-import { bracketMatching, foldGutter, indentOnInput, syntaxHighlighting } from "@codemirror/language";
+import {
+  bracketMatching,
+  foldGutter,
+  indentOnInput,
+  indentUnit,
+  syntaxHighlighting,
+} from "@codemirror/language";
 import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
 import { Compartment, EditorState } from "@codemirror/state";
 import {
@@ -93,6 +99,7 @@ export class RoomSession {
           dropCursor(),
           EditorState.allowMultipleSelections.of(true),
           indentOnInput(),
+          indentUnit.of("    "),
           syntaxHighlighting(highlightStyle),
           bracketMatching(),
           closeBrackets(),

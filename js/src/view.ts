@@ -99,9 +99,13 @@ export class RoomView {
     this.body.style.height = `${Math.max(120, pixels)}px`;
   }
 
-  showError(message: string): void {
+  /** Say why the room cannot be used; without a session there is no editor to show. */
+  showError(message: string, hasEditor: boolean): void {
     this.error.textContent = message;
     this.error.hidden = false;
+    this.status.dataset.status = "error";
+    this.status.textContent = "Not connected";
+    this.body.hidden = !hasEditor;
   }
 
   clearError(): void {

@@ -27,7 +27,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   };
   const fail = (error: unknown) => {
     const message = error instanceof RoomError ? error.message : `Unexpected error: ${error}`;
-    view.showError(message);
+    view.showError(message, session !== undefined);
     update({ status: "error", error: message });
   };
   const pushCode = () => {
