@@ -28,6 +28,13 @@ KEYWORD_COLOR = """(word) => {
 }"""
 
 
+EDITOR_IS_DARK = """() => {
+  const editor = document.querySelector('.cc-room .cm-editor');
+  const [r, g, b] = getComputedStyle(editor).backgroundColor.match(/\\d+/g).map(Number);
+  return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255 < 0.35;
+}"""
+
+
 def editor_text(person: NotebookPage) -> str | None:
     return person.page.evaluate(EDITOR_TEXT)
 
@@ -108,6 +115,20 @@ def test_two_users_co_edit_highlighted_code_with_named_cursors(lab: LabServer, u
         assert prompt.strip() == "[1]:", f"the cell ran again: {prompt!r}"
     for name in ("Ana", "Bob"):
         ana.page.wait_for_selector(f".cc-participants .cc-name:has-text('{name}')")
+
+    # Undo takes back only one's own edits (Y.UndoManager), and redo restores them.
+    type_in_editor(ana, "\n", "# Ana again")
+    seen_within(bob, lambda p: "# Ana again" in (editor_text(p) or ""), "Bob sees Ana again")
+    shared = editor_text(ana)
+    bob.page.keyboard.press("Control+z")
+    seen_within(ana, lambda p: "x = add(1, 2)" not in editor_text(p), "Bob's undo reaches Ana")
+    assert "# Ana again" in editor_text(ana) and "return a + b" in editor_text(ana)
+    bob.page.keyboard.press("Control+y")
+    seen_within(
+        ana,
+        lambda p: editor_text(p) == shared,
+        lambda: f"Bob's redo: {editor_text(ana)!r} != {shared!r}",
+    )
 
     # The kernel sees the shared text and who is there.
     wait_until(lambda: kernel_json(ana, "room.code") == shared, 20, message="room.code == shared")
@@ -198,3 +219,8 @@ def test_join_asks_for_a_name_and_reports_a_missing_room(lab: LabServer, user) -
     )
     assert "does not exist" in kernel_json(guest, "missing.error")
     guest.screenshot("e2e/guest-join.png")
+
+    # The editor follows JupyterLab's dark theme.
+    guest.command("apputils:change-theme", {"theme": "JupyterLab Dark"})
+    wait_until(lambda: guest.page.evaluate(EDITOR_IS_DARK), 30, message="a dark editor")
+    guest.screenshot("e2e/guest-dark.png")
