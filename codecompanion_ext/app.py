@@ -6,15 +6,19 @@ from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Enum, Float, Int, Unicode, default
+from traitlets import Bool, Enum, Float, Int, Unicode, default
 
+from .auth import CreationPolicy
 from .handlers import (
     ContentHandler,
+    KeysHandler,
     ParticipantsHandler,
     RoomHandler,
     RoomsHandler,
     UnavailableHandler,
 )
+from .keys import KeyMaker, load_or_create_secret
+from .pages import page_handlers
 from .rooms import RoomManager
 from .store import RoomStore, StoreError
 from .websocket import RoomWebSocketHandler
@@ -59,6 +63,29 @@ class CodeCompanionApp(ExtensionApp):
         help="Largest presence state (cursor, name) of one client, in bytes.",
     )
     rooms_page_size = Int(50, config=True, help="Rooms per page of GET /codecompanion/api/rooms.")
+    open_creation = Bool(
+        False,
+        config=True,
+        help="Let people without a Jupyter login create rooms (the standalone server does).",
+    )
+    creation_token = Unicode(
+        "",
+        config=True,
+        help="With open_creation, require this token (header X-Creation-Token) to create rooms.",
+    )
+    public_url = Unicode(
+        "",
+        config=True,
+        help="Scheme and host that room links start with (default: the one each request used).",
+    )
+    link_secret_path = Unicode(
+        config=True,
+        help="File holding the secret room keys are derived from (default: beside db_path).",
+    )
+
+    @default("link_secret_path")
+    def _default_link_secret_path(self) -> str:
+        return str(Path(self.db_path).with_suffix(".secret"))
 
     @default("db_path")
     def _default_db_path(self) -> str:
@@ -69,13 +96,15 @@ class CodeCompanionApp(ExtensionApp):
     def initialize_settings(self) -> None:
         try:
             self.store = RoomStore(self.db_path, self.synchronous)
-        except StoreError as e:
+            secret = load_or_create_secret(Path(self.link_secret_path))
+        except (StoreError, OSError, ValueError) as e:
             # Keep Jupyter running, and let every room request say what is wrong.
             self.storage_error = str(e)
             self.log.error("Code Companion rooms are unavailable: %s", e)
             return
         self.rooms = RoomManager(
             self.store,
+            KeyMaker(secret),
             log=self.log,
             unload_delay=self.room_unload_delay,
             compact_after=self.compact_after,
@@ -89,15 +118,23 @@ class CodeCompanionApp(ExtensionApp):
             unavailable = {"error": f"room storage is unavailable: {self.storage_error}"}
             self.handlers.append((r"/codecompanion/.*", UnavailableHandler, unavailable))
             return
-        api = {"rooms": self.rooms, "page_size": self.rooms_page_size}
-        ws = {"rooms": self.rooms, "max_message_size": self.max_message_size}
+        creation = CreationPolicy(open=self.open_creation, token=self.creation_token)
+        api = {
+            "rooms": self.rooms,
+            "page_size": self.rooms_page_size,
+            "creation": creation,
+            "public_url": self.public_url.rstrip("/"),
+        }
+        ws = {"rooms": self.rooms, "max_message_size": self.max_message_size, "creation": creation}
         self.handlers.extend(
             [
                 (r"/codecompanion/api/rooms/?", RoomsHandler, api),
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/?", RoomHandler, api),
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/participants/?", ParticipantsHandler, api),
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/content/?", ContentHandler, api),
+                (rf"/codecompanion/api/rooms/{ROOM_ID}/keys/?", KeysHandler, api),
                 (rf"/codecompanion/ws/{ROOM_ID}/?", RoomWebSocketHandler, ws),
+                *page_handlers(ROOM_ID),
             ]
         )
 

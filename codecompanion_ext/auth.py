@@ -1,33 +1,101 @@
-"""Who may use a room: the single place every room handler asks.
+"""Who may do what with a room: the single place every room handler asks.
 
-Today a room is open to anyone the Jupyter server authenticates (token or
-cookie) and its authorizer allows on the ``codecompanion`` resource. Per-room
-keys (guest and view-only links) belong here too, so no handler decides alone.
+Two kinds of callers:
+
+- people logged into the Jupyter server (token or cookie), whom the server's
+  authorizer allows on the ``codecompanion`` resource: everything;
+- holders of a room link, whose key opens that one room and nothing else: read
+  it, join it, connect to it (edit key: edit; view key: watch).
+
+A request that carries a key is judged by the key alone; its cookies are
+ignored, so a key can be used from any origin without lending anyone the
+Jupyter login (no cross-site request forgery or WebSocket hijacking).
 """
 
 from __future__ import annotations
 
+import hmac
+from dataclasses import dataclass
 from typing import Literal
 
 from jupyter_core.utils import ensure_async
 from tornado.web import HTTPError
 
+from .rooms import RoomManager
+
 AUTH_RESOURCE = "codecompanion"
-Action = Literal["read", "write"]
+KEY_HEADER = "X-Room-Key"
+KEY_ARGUMENT = "key"
+CREATION_TOKEN_HEADER = "X-Creation-Token"
+
+Action = Literal["read", "join", "connect", "create", "list", "manage"]
+# What a room key may be used for; everything else needs a Jupyter login.
+KEY_ACTIONS: frozenset[Action] = frozenset({"read", "join", "connect"})
+# The Jupyter authorizer's verb for each action.
+JUPYTER_VERBS: dict[Action, str] = {
+    "read": "read",
+    "list": "read",
+    "join": "write",
+    "connect": "write",
+    "create": "write",
+    "manage": "write",
+}
+
+
+@dataclass(frozen=True)
+class Access:
+    can_edit: bool
+    via_key: bool
+
+
+@dataclass(frozen=True)
+class CreationPolicy:
+    """Whether people without a Jupyter login may create rooms (the standalone server)."""
+
+    open: bool = False
+    token: str = ""
 
 
 class RoomAccessMixin:
     """Mixed into every room handler (REST and WebSocket)."""
 
     auth_resource = AUTH_RESOURCE
+    rooms: RoomManager
+    creation: CreationPolicy
 
-    async def authorize_room(self, action: Action) -> None:
-        """Raise 403 unless the current request may `action` rooms."""
+    def room_key(self) -> str | None:
+        request = self.request  # type: ignore[attr-defined]
+        key = (
+            request.headers.get(KEY_HEADER) or request.query_arguments.get(KEY_ARGUMENT, [b""])[-1]
+        )
+        return (key.decode("utf-8", "replace") if isinstance(key, bytes) else key) or None
+
+    async def authorize(self, action: Action, room_id: str | None = None) -> Access:
+        """The caller's access for `action`, or HTTP 403 saying why not."""
+        key = self.room_key()
+        if key is not None:
+            if room_id is None or action not in KEY_ACTIONS:
+                raise HTTPError(403, "a room link only opens its own room")
+            kind = self.rooms.key_access(room_id, key)
+            if kind is None:
+                raise HTTPError(403, "this room link is not valid (it may have been changed)")
+            return Access(can_edit=kind == "edit", via_key=True)
+        if action == "create" and self._may_create_without_login():
+            return Access(can_edit=True, via_key=False)
         user = self.current_user  # type: ignore[attr-defined]
         if user is None:
-            raise HTTPError(403, "authentication required")
+            raise HTTPError(403, "log in to Jupyter or use a room link")
         allowed = await ensure_async(
-            self.authorizer.is_authorized(self, user, action, AUTH_RESOURCE)  # type: ignore[attr-defined]
+            self.authorizer.is_authorized(self, user, JUPYTER_VERBS[action], AUTH_RESOURCE)  # type: ignore[attr-defined]
         )
         if not allowed:
             raise HTTPError(403, f"not allowed to {action} rooms")
+        return Access(can_edit=True, via_key=False)
+
+    def _may_create_without_login(self) -> bool:
+        if not self.creation.open:
+            return False
+        if not self.creation.token:
+            return True
+        presented = self.request.headers.get(CREATION_TOKEN_HEADER, "")  # type: ignore[attr-defined]
+        return hmac.compare_digest(presented.encode(), self.creation.token.encode())

@@ -7,11 +7,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .auth import Action, RoomAccessMixin
+from .auth import KEY_HEADER, Access, Action, CreationPolicy, RoomAccessMixin
 from .rooms import RoomManager, RoomNotFound
 from .store import RoomRecord, StoreError
 from .validation import (
@@ -31,13 +32,13 @@ Method = Callable[..., Awaitable[None]]
 
 
 def room_api(action: Action) -> Callable[[Method], Method]:
-    """Authenticate, authorize, and turn domain errors into JSON HTTP errors."""
+    """Authorize the caller (Jupyter login or room key) and turn domain errors into JSON."""
 
     def decorate(method: Method) -> Method:
-        @web.authenticated
+        @allow_unauthenticated  # authorization is ours: a room key stands in for a login
         @functools.wraps(method)
         async def wrapper(self: RoomApiHandler, *args: Any, **kwargs: Any) -> None:
-            await self.authorize_room(action)
+            self.access = await self.authorize(action, kwargs.get("room_id"))
             try:
                 await method(self, *args, **kwargs)
             except InvalidInput as e:
@@ -56,9 +57,44 @@ def room_api(action: Action) -> Callable[[Method], Method]:
 class RoomApiHandler(RoomAccessMixin, APIHandler):
     """Base of the REST handlers: JSON errors of the form {"error", "status"}."""
 
-    def initialize(self, rooms: RoomManager, page_size: int) -> None:
+    access: Access
+
+    def initialize(
+        self, rooms: RoomManager, page_size: int, creation: CreationPolicy, public_url: str
+    ) -> None:
         self.rooms = rooms
         self.page_size = page_size
+        self.creation = creation
+        self.public_url = public_url
+
+    # A key-carrying request holds no ambient authority (its cookies are ignored), so it may
+    # come from any origin and needs no XSRF token; everything else keeps Jupyter's checks.
+
+    def check_origin(self, origin_to_satisfy_tornado: str = "") -> bool:
+        return self.room_key() is not None or super().check_origin(origin_to_satisfy_tornado)
+
+    def check_xsrf_cookie(self) -> None:
+        if self.room_key() is None:
+            super().check_xsrf_cookie()
+
+    def set_cors_headers(self) -> None:
+        if self.room_key() is not None:
+            self._allow_any_origin()
+        else:
+            super().set_cors_headers()
+
+    def _allow_any_origin(self) -> None:
+        self.set_header("Access-Control-Allow-Origin", "*")
+        self.set_header("Access-Control-Allow-Headers", f"Content-Type, {KEY_HEADER}")
+        self.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        self.set_header("Access-Control-Max-Age", "600")
+
+    @allow_unauthenticated
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """CORS preflight: key-carrying calls may come from any origin."""
+        self._allow_any_origin()
+        self.set_status(204)
+        self.finish()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = self._reason
@@ -68,6 +104,8 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
             error = exception.log_message % exception.args
         elif status_code >= 500:
             error = "internal server error"
+        if self.room_key() is not None:
+            self._allow_any_origin()
         self.finish(json.dumps({"error": error, "status": status_code}))
 
     def json_body(self, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -75,19 +113,27 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
         check_only_fields(body, allowed)
         return body
 
-    def room_json(self, room: RoomRecord) -> dict[str, Any]:
+    def room_json(self, room: RoomRecord, access: Access | None = None) -> dict[str, Any]:
+        access = access or self.access
         api = url_path_join(self.base_url, "codecompanion/api/rooms", room.room_id)
+        page = (
+            self.public_url or f"{self.request.protocol}://{self.request.host}"
+        ) + url_path_join(self.base_url, "codecompanion/rooms", room.room_id)
+        keys = self.rooms.room_keys(room)
+        visible = ("edit", "view") if access.can_edit else ("view",)
         return {
             "roomId": room.room_id,
             "owner": room.owner,
             "dateCreated": room.date_created,
             "participants": room.participants,
             "programmingLanguage": room.programming_language,
+            "access": "edit" if access.can_edit else "view",
             "links": {
                 "self": api,
                 "participants": url_path_join(api, "participants"),
                 "content": url_path_join(api, "content"),
                 "websocket": url_path_join(self.base_url, "codecompanion/ws", room.room_id),
+                **{kind: f"{page}?key={keys[kind]}" for kind in visible},
             },
         }
 
@@ -105,7 +151,7 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
 class RoomsHandler(RoomApiHandler):
     """/codecompanion/api/rooms: list and create."""
 
-    @room_api("read")
+    @room_api("list")
     async def get(self) -> None:
         page = self.page_argument("page", 1, 10**9)
         per_page = self.page_argument("perPage", self.page_size, MAX_PAGE_SIZE)
@@ -121,7 +167,7 @@ class RoomsHandler(RoomApiHandler):
             )
         )
 
-    @room_api("write")
+    @room_api("create")
     async def post(self) -> None:
         body = self.json_body(("name", "programmingLanguage"))
         owner = check_name(body.get("name"))
@@ -138,7 +184,7 @@ class RoomHandler(RoomApiHandler):
     async def get(self, room_id: str) -> None:
         self.write_room(self.rooms.get(room_id))
 
-    @room_api("write")
+    @room_api("manage")
     async def patch(self, room_id: str) -> None:
         body = self.json_body(("programmingLanguage",))
         if "programmingLanguage" not in body:
@@ -146,7 +192,7 @@ class RoomHandler(RoomApiHandler):
         language = check_language(body["programmingLanguage"])
         self.write_room(self.rooms.set_language(room_id, language))
 
-    @room_api("write")
+    @room_api("manage")
     async def delete(self, room_id: str) -> None:
         self.rooms.delete(room_id)
         self.set_status(204)
@@ -156,10 +202,18 @@ class RoomHandler(RoomApiHandler):
 class ParticipantsHandler(RoomApiHandler):
     """/codecompanion/api/rooms/{roomId}/participants: join a room by name."""
 
-    @room_api("write")
+    @room_api("join")
     async def post(self, room_id: str) -> None:
         body = self.json_body(("name",))
         self.write_room(self.rooms.join(room_id, check_name(body.get("name"))))
+
+
+class KeysHandler(RoomApiHandler):
+    """/codecompanion/api/rooms/{roomId}/keys: new links; the old ones stop working."""
+
+    @room_api("manage")
+    async def post(self, room_id: str) -> None:
+        self.write_room(self.rooms.rotate_keys(room_id))
 
 
 class ContentHandler(RoomApiHandler):

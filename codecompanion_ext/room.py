@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pycrdt import (
     Array,
     Awareness,
     Doc,
+    Encoder,
     Map,
     Text,
     YSyncMessageType,
@@ -37,6 +39,25 @@ EMPTY_UPDATE = b"\x00\x00"
 # WebSocket close codes a room uses (4000-4999 are free for applications).
 CLOSE_GOING_AWAY = 1001
 CLOSE_INTERNAL_ERROR = 1011
+
+
+def _auth_permission_denied(reason: str) -> bytes:
+    encoder = Encoder()
+    encoder.write_var_uint(MessageType.AUTH)
+    encoder.write_var_uint(0)  # y-protocols auth: permission denied
+    encoder.write_var_string(reason)
+    return encoder.to_bytes()
+
+
+VIEW_ONLY_MESSAGE = _auth_permission_denied("view only: this link does not allow editing")
+
+
+@dataclass
+class PeerState:
+    can_edit: bool
+    via_key: bool
+    client_ids: set[int] = field(default_factory=set)
+    told_view_only: bool = False
 
 
 class Peer(Protocol):
@@ -81,8 +102,8 @@ class Room:
         self.awareness.set_local_state(None)  # the server itself is not a participant
         self._awareness_changes: list[int] = []
         self.awareness.observe(self._on_awareness_update)
-        # Each connection and the awareness client ids it speaks for, and the reverse.
-        self.peers: dict[Peer, set[int]] = {}
+        # Each connection and what it may do, and which awareness client speaks through which.
+        self.peers: dict[Peer, PeerState] = {}
         self._owners: dict[int, Peer] = {}
 
     # -- reading ---------------------------------------------------------------
@@ -98,9 +119,9 @@ class Room:
 
     # -- connections -------------------------------------------------------------
 
-    def add_peer(self, peer: Peer) -> None:
+    def add_peer(self, peer: Peer, *, can_edit: bool = True, via_key: bool = False) -> None:
         """Greet a newcomer as y-websocket does: our state vector, then who is here."""
-        self.peers[peer] = set()
+        self.peers[peer] = PeerState(can_edit=can_edit, via_key=via_key)
         peer.send(create_sync_message(self.doc))
         if self.awareness.states:
             states = self.awareness.encode_awareness_update(list(self.awareness.states))
@@ -108,7 +129,8 @@ class Room:
 
     def remove_peer(self, peer: Peer) -> None:
         """Forget a connection and clear the presence it spoke for."""
-        client_ids = self.peers.pop(peer, set())
+        state = self.peers.pop(peer, None)
+        client_ids = state.client_ids if state else set()
         for client_id in client_ids:
             del self._owners[client_id]
         if client_ids:
@@ -122,6 +144,12 @@ class Room:
             peer.close(code, reason)
         self.peers.clear()
 
+    def close_key_peers(self, code: int, reason: str) -> None:
+        """Close the connections opened with a room key (after the keys changed)."""
+        for peer, state in list(self.peers.items()):
+            if state.via_key:
+                peer.close(code, reason)
+
     # -- incoming messages ---------------------------------------------------------
 
     def receive(self, peer: Peer, data: bytes) -> None:
@@ -130,6 +158,8 @@ class Room:
         if message.type == MessageType.SYNC:
             if message.sync_type == YSyncMessageType.SYNC_STEP1:
                 self._answer_sync_step1(peer, data[1:])
+            elif not self.peers[peer].can_edit:
+                self._refuse_edit(peer)
             elif message.sync_type == YSyncMessageType.SYNC_UPDATE:
                 self._receive_update(peer, message.payload, relay=data)
             else:
@@ -147,6 +177,13 @@ class Room:
             raise ProtocolError("sync step 1 carries an invalid state vector") from None
         if reply is not None:
             peer.send(reply)
+
+    def _refuse_edit(self, peer: Peer) -> None:
+        """Drop a view-only peer's document update; say why once (y-websocket auth message)."""
+        state = self.peers[peer]
+        if not state.told_view_only:
+            state.told_view_only = True
+            peer.send(VIEW_ONLY_MESSAGE)
 
     def _receive_update(self, peer: Peer | None, update: bytes, relay: bytes | None) -> None:
         if update == EMPTY_UPDATE:
@@ -253,10 +290,10 @@ class Room:
         """The connection that last spoke for a client id owns it (it may have reconnected)."""
         previous = self._owners.pop(client_id, None)
         if previous is not None:
-            self.peers[previous].discard(client_id)
+            self.peers[previous].client_ids.discard(client_id)
         if present:
             self._owners[client_id] = peer
-            self.peers[peer].add(client_id)
+            self.peers[peer].client_ids.add(client_id)
 
     def _relay_awareness(self, changed: list[int], sender: Peer, data: bytes | None = None) -> None:
         if not changed:

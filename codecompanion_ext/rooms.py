@@ -14,9 +14,11 @@ from datetime import datetime, timezone
 
 from pycrdt import Array, Doc, Map
 
+from .keys import KeyKind, KeyMaker, matches
 from .room import CLOSE_GOING_AWAY, Peer, Room
 from .store import RoomRecord, RoomStore
 
+CLOSE_KEY_ROTATED = 4403
 CLOSE_ROOM_DELETED = 4410
 CLOSE_ROOM_FULL = 4429
 
@@ -53,6 +55,7 @@ class RoomManager:
     def __init__(
         self,
         store: RoomStore,
+        keys: KeyMaker,
         *,
         log: logging.Logger,
         unload_delay: float = 30.0,
@@ -61,6 +64,7 @@ class RoomManager:
         max_awareness_state: int = 64 * 1024,
     ) -> None:
         self.store = store
+        self.keys = keys
         self.log = log
         self.unload_delay = unload_delay
         self.compact_after = compact_after
@@ -73,7 +77,8 @@ class RoomManager:
 
     def create(self, owner: str, language: str) -> RoomRecord:
         record = RoomRecord(new_room_id(), owner, utc_now(), language, participants=[owner])
-        self.store.create_room(record, initial_state(language, owner))
+        hashes = self.keys.digests(record.room_id, record.key_generation)
+        self.store.create_room(record, initial_state(language, owner), hashes)
         return record
 
     def get(self, room_id: str) -> RoomRecord:
@@ -107,18 +112,51 @@ class RoomManager:
             room.close(CLOSE_ROOM_DELETED, "this room was deleted")
         self.store.delete_room(room_id)
 
+    # -- capability keys ------------------------------------------------------------------
+
+    def key_access(self, room_id: str, key: str) -> KeyKind | None:
+        """What a presented key allows in this room: "edit", "view", or nothing."""
+        state = self.store.key_hashes(room_id)
+        if state is None:
+            return None
+        generation, edit_hash, view_hash = state
+        if edit_hash is None:  # a room from before keys existed: give it its first keys
+            edit_hash, view_hash = self.keys.digests(room_id, generation)
+            self.store.set_key_hashes(room_id, generation, (edit_hash, view_hash))
+        if matches(key, edit_hash):
+            return "edit"
+        if matches(key, view_hash):
+            return "view"
+        return None
+
+    def room_keys(self, record: RoomRecord) -> dict[KeyKind, str]:
+        return {
+            kind: self.keys.key(record.room_id, kind, record.key_generation)
+            for kind in ("edit", "view")
+        }
+
+    def rotate_keys(self, room_id: str) -> RoomRecord:
+        """New links for the room; the old ones stop working and their sockets close."""
+        record = self.get(room_id)
+        generation = record.key_generation + 1
+        self.store.set_key_hashes(room_id, generation, self.keys.digests(room_id, generation))
+        room = self.live.get(room_id)
+        if room is not None:
+            room.close_key_peers(CLOSE_KEY_ROTATED, "the room's links were changed")
+        return self.get(room_id)
+
     def _require(self, room_id: str) -> None:
         if room_id not in self.live and not self.store.room_exists(room_id):
             raise RoomNotFound(room_id)
 
     # -- live rooms ---------------------------------------------------------------------
 
-    def connect(self, room_id: str, peer: Peer) -> Room:
+    def connect(self, room_id: str, peer: Peer, *, can_edit: bool, via_key: bool) -> Room:
         """Add a connection to a room, loading the room if it is not in memory."""
         room = self._open(room_id)
         if len(room.peers) >= self.max_peers_per_room:
             raise RoomFull(f"this room already has {self.max_peers_per_room} connections")
-        room.add_peer(peer)
+        room.add_peer(peer, can_edit=can_edit, via_key=via_key)
         return room
 
     def disconnect(self, room: Room, peer: Peer) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -32,6 +32,7 @@ class RoomRecord:
     date_created: str
     programming_language: str
     participants: list[str] = field(default_factory=list)
+    key_generation: int = 0
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:
@@ -53,8 +54,15 @@ def _create_v1(db: sqlite_utils.Database) -> None:
     db["updates"].create_index(["room_id", "id"])
 
 
+def _add_room_keys_v2(db: sqlite_utils.Database) -> None:
+    """Capability keys: a generation (bumped on rotation) and the hashes of both keys."""
+    db["rooms"].add_column("key_generation", int, not_null_default=0)
+    db["rooms"].add_column("edit_key_hash", str)
+    db["rooms"].add_column("view_key_hash", str)
+
+
 # MIGRATIONS[n] brings a database from schema version n to n + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_v1, _add_room_keys_v2]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -112,7 +120,9 @@ class RoomStore:
 
     # -- rooms and participants ------------------------------------------------
 
-    def create_room(self, room: RoomRecord, initial_update: bytes) -> None:
+    def create_room(
+        self, room: RoomRecord, initial_update: bytes, key_hashes: tuple[str, str]
+    ) -> None:
         """Store a new room, its owner as first participant, and its first document state."""
         with self.transaction():
             self.db["rooms"].insert(
@@ -121,6 +131,9 @@ class RoomStore:
                     "owner": room.owner,
                     "date_created": room.date_created,
                     "programming_language": room.programming_language,
+                    "key_generation": room.key_generation,
+                    "edit_key_hash": key_hashes[0],
+                    "view_key_hash": key_hashes[1],
                 }
             )
             for name in room.participants:
@@ -129,13 +142,13 @@ class RoomStore:
 
     def get_room(self, room_id: str) -> RoomRecord | None:
         row = self._conn.execute(
-            "SELECT room_id, owner, date_created, programming_language FROM rooms"
-            " WHERE room_id = ?",
+            "SELECT room_id, owner, date_created, programming_language, key_generation"
+            " FROM rooms WHERE room_id = ?",
             (room_id,),
         ).fetchone()
         if row is None:
             return None
-        return RoomRecord(*row, participants=self.participants(room_id))
+        return RoomRecord(*row[:4], participants=self.participants(room_id), key_generation=row[4])
 
     def room_exists(self, room_id: str) -> bool:
         query = "SELECT 1 FROM rooms WHERE room_id = ?"
@@ -145,11 +158,11 @@ class RoomStore:
         """Rooms newest first, one page of them, and the total count."""
         total = self._conn.execute("SELECT count(*) FROM rooms").fetchone()[0]
         rows = self._conn.execute(
-            "SELECT room_id, owner, date_created, programming_language FROM rooms"
-            " ORDER BY date_created DESC, rowid DESC LIMIT ? OFFSET ?",
+            "SELECT room_id, owner, date_created, programming_language, key_generation"
+            " FROM rooms ORDER BY date_created DESC, rowid DESC LIMIT ? OFFSET ?",
             (limit, offset),
         ).fetchall()
-        rooms = [RoomRecord(*row) for row in rows]
+        rooms = [RoomRecord(*row[:4], key_generation=row[4]) for row in rows]
         if rooms:
             by_id = {room.room_id: room for room in rooms}
             marks = ",".join("?" * len(by_id))
@@ -181,6 +194,20 @@ class RoomStore:
     def set_language(self, room_id: str, language: str) -> None:
         self._conn.execute(
             "UPDATE rooms SET programming_language = ? WHERE room_id = ?", (language, room_id)
+        )
+
+    def key_hashes(self, room_id: str) -> tuple[int, str | None, str | None] | None:
+        """(generation, edit key hash, view key hash), or None for an unknown room."""
+        return self._conn.execute(
+            "SELECT key_generation, edit_key_hash, view_key_hash FROM rooms WHERE room_id = ?",
+            (room_id,),
+        ).fetchone()
+
+    def set_key_hashes(self, room_id: str, generation: int, hashes: tuple[str, str]) -> None:
+        self._conn.execute(
+            "UPDATE rooms SET key_generation = ?, edit_key_hash = ?, view_key_hash = ?"
+            " WHERE room_id = ?",
+            (generation, *hashes, room_id),
         )
 
     def delete_room(self, room_id: str) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from .auth import RoomAccessMixin
+from .auth import Access, CreationPolicy, RoomAccessMixin
 from .protocol import ProtocolError
 from .room import Room
 from .rooms import CLOSE_ROOM_FULL, RoomFull, RoomManager, RoomNotFound
@@ -35,8 +35,13 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
 
     room: Room | None = None
 
-    def initialize(self, rooms: RoomManager, max_message_size: int) -> None:
+    access: Access
+
+    def initialize(
+        self, rooms: RoomManager, max_message_size: int, creation: CreationPolicy
+    ) -> None:
         self.rooms = rooms
+        self.creation = creation
         self._max_message_size = max_message_size
 
     @property
@@ -46,16 +51,22 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
     def set_default_headers(self) -> None:
         """JupyterHandler's page headers mean nothing on a WebSocket upgrade."""
 
-    @ws_authenticated
+    def check_origin(self, origin: str | None = None) -> bool:
+        """Any origin with a room key (it carries no login); else Jupyter's same-origin rule."""
+        return self.room_key() is not None or super().check_origin(origin)
+
+    @allow_unauthenticated  # authorization is ours: a room key stands in for a login
     async def get(self, room_id: str, *args: Any, **kwargs: Any) -> None:
-        await self.authorize_room("write")
+        self.access = await self.authorize("connect", room_id)
         await super().get(room_id, *args, **kwargs)
 
     def open(self, room_id: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         super().open()
         self.set_nodelay(True)  # Nagle would hold small frames back ~40 ms
         try:
-            self.room = self.rooms.connect(room_id, self)
+            self.room = self.rooms.connect(
+                room_id, self, can_edit=self.access.can_edit, via_key=self.access.via_key
+            )
         except RoomNotFound as e:
             self.close(CLOSE_ROOM_NOT_FOUND, _close_reason(str(e)))
         except RoomFull as e:

@@ -12,6 +12,7 @@ from pycrdt import Doc, Text, create_update_message
 from server_process import ServerProcess
 from yclient import YClient, eventually
 
+from codecompanion_ext.keys import KeyMaker
 from codecompanion_ext.room import Room
 from codecompanion_ext.rooms import RoomManager, initial_state
 from codecompanion_ext.store import SCHEMA_VERSION, RoomRecord, RoomStore, StoreError
@@ -148,12 +149,14 @@ def keystrokes(count: int, seed: int = 1):
 def test_100000_small_edits_reload_identical_from_a_compact_history(tmp_path):
     store = RoomStore(tmp_path / "rooms.db")
     record = RoomRecord("room-1", "Ana", "2026-01-01T00:00:00.000Z", "python", ["Ana"])
-    store.create_room(record, initial_state("python", "Ana"))
+    store.create_room(record, initial_state("python", "Ana"), ("edit-hash", "view-hash"))
     settings = {"compact_after": 1000, "max_awareness_state": 1024, "log": NullLog()}
     room = Room("room-1", store, store.load_updates("room-1"), **settings)
     *updates, expected = keystrokes(100_000)
+    typist = _Sink()
+    room.add_peer(typist)
     for update in updates:
-        room.receive(_Sink(), create_update_message(update))
+        room.receive(typist, create_update_message(update))
     assert room.text == expected
     assert len(expected) > 50_000
     assert store.count_updates("room-1") <= 1001
@@ -175,10 +178,11 @@ class _Sink:
 
 async def test_unload_compacts_history_to_one_row(tmp_path):
     store = RoomStore(tmp_path / "rooms.db")
-    manager = RoomManager(store, log=NullLog(), unload_delay=0.01, compact_after=10_000)
+    keys = KeyMaker(b"s" * 32)
+    manager = RoomManager(store, keys, log=NullLog(), unload_delay=0.01, compact_after=10_000)
     record = manager.create("Ana", "python")
     peer = _Sink()
-    room = manager.connect(record.room_id, peer)
+    room = manager.connect(record.room_id, peer, can_edit=True, via_key=False)
     *updates, expected = keystrokes(50)
     for update in updates:
         room.receive(peer, create_update_message(update))

@@ -8,7 +8,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from yclient import eventually_async
 
-ROOM_FIELDS = {"roomId", "owner", "dateCreated", "participants", "programmingLanguage", "links"}
+ROOM_FIELDS = {
+    "roomId",
+    "owner",
+    "dateCreated",
+    "participants",
+    "programmingLanguage",
+    "links",
+    "access",
+}
 
 
 async def test_create_room_returns_the_room(api, jp_base_url):
@@ -26,6 +34,10 @@ async def test_create_room_returns_the_room(api, jp_base_url):
     assert abs(datetime.now(timezone.utc) - created) < timedelta(minutes=1)
     assert room["links"]["self"] == f"{jp_base_url}codecompanion/api/rooms/{room['roomId']}"
     assert room["links"]["websocket"] == f"{jp_base_url}codecompanion/ws/{room['roomId']}"
+    assert room["access"] == "edit"
+    page = f"{jp_base_url}codecompanion/rooms/{room['roomId']}?key="
+    assert page in room["links"]["edit"] and page in room["links"]["view"]
+    assert room["links"]["edit"] != room["links"]["view"]
 
 
 async def test_language_defaults_to_python_and_room_ids_differ(api):
