@@ -20,6 +20,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "cc_config(**settings): CodeCompanionApp settings for this test's server"
     )
+    config.addinivalue_line(
+        "markers", "jupyter_config(**sections): more traitlets config for this test's server"
+    )
 
 
 @pytest.fixture
@@ -31,12 +34,16 @@ def db_path(tmp_path: Path) -> Path:
 def jp_server_config(db_path: Path, request: pytest.FixtureRequest) -> Config:
     marker = request.node.get_closest_marker("cc_config")
     settings = dict(marker.kwargs) if marker else {}
-    return Config(
+    config = Config(
         {
             "ServerApp": {"jpserver_extensions": {"codecompanion_ext": True}},
             "CodeCompanionApp": {"db_path": str(db_path), **settings},
         }
     )
+    extra = request.node.get_closest_marker("jupyter_config")
+    if extra:
+        config.merge(Config(extra.kwargs))
+    return config
 
 
 @pytest.fixture
