@@ -159,7 +159,8 @@ class Room:
             if message.sync_type == YSyncMessageType.SYNC_STEP1:
                 self._answer_sync_step1(peer, data[1:])
             elif not self.peers[peer].can_edit:
-                self._refuse_edit(peer)
+                if message.payload != EMPTY_UPDATE:  # the sync reply of an unchanged doc
+                    self._refuse_edit(peer)
             elif message.sync_type == YSyncMessageType.SYNC_UPDATE:
                 self._receive_update(peer, message.payload, relay=data)
             else:

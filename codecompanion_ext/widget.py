@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
 
 import anywidget
 import traitlets
@@ -23,11 +23,21 @@ ROOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ROOM_PATH = re.compile(r"^(?P<base>.*?/)codecompanion/(?:rooms|ws|api/rooms)/(?P<room>[^/?#]+)")
 
 
-def parse_room_link(link_or_room_id: str) -> tuple[str, str]:
-    """Split a room link into (server base URL or "", room id); a bare id has no server."""
+class RoomLink(NamedTuple):
+    server: str
+    """Base URL of the room's server ("" for a bare id or a path on this server)."""
+    room_id: str
+    key: str
+    """The room key in the link's query (?key=...), "" if none."""
+
+
+def parse_room_link(link_or_room_id: str) -> RoomLink:
+    """Split a room link into (server base URL or "", room id, key or "").
+
+    A bare id has neither server nor key."""
     text = link_or_room_id.strip()
     if ROOM_ID.fullmatch(text):
-        return "", text
+        return RoomLink("", text, "")
     parts = urlsplit(text)
     match = ROOM_PATH.match(parts.path)
     if not match or not ROOM_ID.fullmatch(match["room"]):
@@ -36,7 +46,8 @@ def parse_room_link(link_or_room_id: str) -> tuple[str, str]:
             "(…/codecompanion/rooms/<roomId>)"
         )
     server = f"{parts.scheme}://{parts.netloc}{match['base']}" if parts.netloc else ""
-    return server, match["room"]
+    key = parse_qs(parts.query).get("key", [""])[0]
+    return RoomLink(server, match["room"], key)
 
 
 class CodeRoom(anywidget.AnyWidget):
@@ -54,7 +65,14 @@ class CodeRoom(anywidget.AnyWidget):
     room_id = traitlets.Unicode("", help="The room's id, set once created or joined.").tag(
         sync=True
     )
-    link = traitlets.Unicode("", help="The link that opens this room.").tag(sync=True)
+    link = traitlets.Unicode(
+        "", help="The link that opens this room (with its edit key when you may edit)."
+    ).tag(sync=True)
+    view_link = traitlets.Unicode(
+        "", help="A link that opens this room view-only, when the server has room keys."
+    ).tag(sync=True)
+    key = traitlets.Unicode("", help="The room key from a joined link, if any.").tag(sync=True)
+    access = traitlets.Unicode("", help="What you may do in the room: edit or view.").tag(sync=True)
     name = traitlets.Unicode("", help="Your name in the room.").tag(sync=True)
     language = traitlets.Unicode("python", help="The room's language, for everyone.").tag(sync=True)
     participants = traitlets.List(traitlets.Unicode(), help="Everyone who joined.").tag(sync=True)
@@ -79,8 +97,10 @@ class CodeRoom(anywidget.AnyWidget):
     @classmethod
     def join(cls, link_or_room_id: str, name: str = "", **kwargs: Any) -> CodeRoom:
         """Join an existing room by its link or id; without a name the widget asks for one."""
-        server_url, room_id = parse_room_link(link_or_room_id)
-        return cls(name=name, room_id=room_id, server_url=server_url, _mode="join", **kwargs)
+        server_url, room_id, key = parse_room_link(link_or_room_id)
+        return cls(
+            name=name, room_id=room_id, server_url=server_url, key=key, _mode="join", **kwargs
+        )
 
     @traitlets.validate("language")
     def _check_language(self, proposal: dict[str, Any]) -> str:

@@ -4,7 +4,9 @@ import * as esbuild from "esbuild";
 
 const watch = process.argv.includes("--watch");
 const options = {
-  entryPoints: { widget: "src/widget.ts" },
+  // widget: the anywidget notebook editor (its CSS, widget.css, serves the pages too);
+  // page: the standalone room and landing pages (codecompanion_ext/pages.py).
+  entryPoints: { widget: "src/widget.ts", page: "src/page.ts" },
   outdir: "../codecompanion_ext/static",
   bundle: true,
   format: "esm",

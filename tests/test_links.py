@@ -221,7 +221,8 @@ async def test_view_key_peer_watches_but_cannot_edit(room_factory, guest, yclien
     watcher.append("student scribble")
     watcher.append("more scribble")
     owner.append("print('more')\n")
-    await eventually(lambda: watcher.text.endswith("print('more')\n"), what="live edits")
+    # (The watcher's own scribbles stay in its local copy; where they sort is up to Yjs.)
+    await eventually(lambda: "print('more')" in watcher.text, what="live edits")
     refusals = [m for m in watcher.received if m == VIEW_ONLY_MESSAGE]
     assert len(refusals) == 1  # told once
     _, stored = await api("GET", "rooms", room["roomId"], "content")

@@ -43,25 +43,35 @@ def test_language_is_validated_when_set_from_python():
 
 
 @pytest.mark.parametrize(
-    ("link", "server", "room_id"),
+    ("link", "server", "room_id", "key"),
     [
-        ("q5WkT0b0yR1m8Jc2xVn3aw", "", "q5WkT0b0yR1m8Jc2xVn3aw"),
+        ("q5WkT0b0yR1m8Jc2xVn3aw", "", "q5WkT0b0yR1m8Jc2xVn3aw", ""),
         (
             "http://localhost:8888/codecompanion/rooms/q5WkT0b0yR1m8Jc2xVn3aw",
             "http://localhost:8888/",
             "q5WkT0b0yR1m8Jc2xVn3aw",
+            "",
         ),
         (
             "https://hub.example/user/ana/codecompanion/rooms/abc-DEF_1?key=secret",
             "https://hub.example/user/ana/",
             "abc-DEF_1",
+            "secret",
         ),
-        ("ws://h:1/base/codecompanion/ws/abc", "ws://h:1/base/", "abc"),
-        ("/codecompanion/rooms/abc", "", "abc"),
+        (
+            "http://h/codecompanion/rooms/abc?x=1&key=k-_%2B1#frag",
+            "http://h/",
+            "abc",
+            "k-_+1",
+        ),
+        ("ws://h:1/base/codecompanion/ws/abc", "ws://h:1/base/", "abc", ""),
+        ("/codecompanion/rooms/abc?key=v", "", "abc", "v"),
     ],
 )
-def test_parse_room_link(link, server, room_id):
-    assert parse_room_link(link) == (server, room_id)
+def test_parse_room_link(link, server, room_id, key):
+    parsed = parse_room_link(link)
+    assert parsed == (server, room_id, key)
+    assert (parsed.server, parsed.room_id, parsed.key) == (server, room_id, key)
 
 
 @pytest.mark.parametrize(
@@ -74,12 +84,24 @@ def test_parse_room_link_rejects_other_strings(bad):
 
 def test_join_targets_the_linked_room_and_server():
     room = CodeRoom.join("http://other:9999/codecompanion/rooms/abc123", name="Bob")
-    assert (room.room_id, room.server_url, room.name, room._mode) == (
+    assert (room.room_id, room.server_url, room.name, room._mode, room.key) == (
         "abc123",
         "http://other:9999/",
         "Bob",
         "join",
+        "",
     )
+
+
+def test_join_keeps_the_key_of_the_link_for_the_browser():
+    room = CodeRoom.join("http://other:9999/base/codecompanion/rooms/abc123?key=s3cr3t", "Bob")
+    assert (room.room_id, room.server_url, room.key) == (
+        "abc123",
+        "http://other:9999/base/",
+        "s3cr3t",
+    )
+    assert room.trait_metadata("key", "sync") is True
+    assert room.access == "" and room.view_link == ""  # set by the browser once joined
     assert CodeRoom.join("abc123").name == ""  # the widget will ask for a name
 
 

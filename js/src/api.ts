@@ -1,4 +1,8 @@
-// The room REST API as the browser calls it: the page's own Jupyter auth, cookie and XSRF token.
+// The room REST API as the browser calls it. Two ways in:
+// - the page's own Jupyter login (cookie and XSRF token, or a token), same origin;
+// - a room key from a link (?key=...): sent as X-Room-Key, with no cookies, from any origin.
+
+export type Access = "edit" | "view";
 
 export interface Room {
   roomId: string;
@@ -6,11 +10,19 @@ export interface Room {
   dateCreated: string;
   participants: string[];
   programmingLanguage: string;
-  links: Record<string, string>;
+  /** What the requester may do; servers without room keys leave it out (that means edit). */
+  access?: Access;
+  links: Record<string, string | undefined>;
 }
 
 export class RoomError extends Error {
-  constructor(message: string, readonly status = 0) {
+  constructor(
+    message: string,
+    /** The HTTP status, or 0 when the server could not be reached. */
+    readonly status = 0,
+    /** "room-not-found" when the server has the extension and no such room. */
+    readonly code = "",
+  ) {
     super(message);
   }
 }
@@ -35,13 +47,52 @@ export function serverAt(url: string): Server {
   return { baseUrl: new URL(url, window.location.href).href.replace(/\/?$/, "/") };
 }
 
+export interface RoomLink {
+  /** Base URL of the server in the link, or "" for a bare room id. */
+  baseUrl: string;
+  roomId: string;
+  key: string;
+}
+
+const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const ROOM_PATH = /^(.*?\/)codecompanion\/(?:rooms|ws|api\/rooms)\/([^/?#]+)/;
+
+/** Parse a room link ({server}{base}codecompanion/rooms/{id}?key=...) or a bare room id. */
+export function parseRoomLink(text: string): RoomLink | null {
+  const value = text.trim();
+  if (ROOM_ID.test(value)) return { baseUrl: "", roomId: value, key: "" };
+  let url: URL;
+  try {
+    url = new URL(value, window.location.href);
+  } catch {
+    return null;
+  }
+  const match = url.pathname.match(ROOM_PATH);
+  if (!match || !ROOM_ID.test(match[2])) return null;
+  return {
+    baseUrl: `${url.origin}${match[1]}`,
+    roomId: match[2],
+    key: url.searchParams.get("key") || "",
+  };
+}
+
 function cookie(name: string): string | undefined {
   const match = document.cookie.match(new RegExp(`(?:^|; )${name}=([^;]*)`));
   return match ? decodeURIComponent(match[1]) : undefined;
 }
 
+export interface ApiOptions {
+  /** The room key from a link: authenticates instead of the Jupyter login. */
+  key?: string;
+  /** Needed to create rooms on servers that ask for one (X-Creation-Token). */
+  creationToken?: string;
+}
+
 export class RoomApi {
-  constructor(readonly server: Server) {}
+  constructor(
+    readonly server: Server,
+    readonly options: ApiOptions = {},
+  ) {}
 
   get apiUrl(): string {
     return `${this.server.baseUrl}codecompanion/api/`;
@@ -52,9 +103,21 @@ export class RoomApi {
     return `${this.server.baseUrl.replace(/^http/, "ws")}codecompanion/ws`;
   }
 
-  /** The link people open to join a room. */
-  roomLink(roomId: string): string {
-    return `${this.server.baseUrl}codecompanion/rooms/${encodeURIComponent(roomId)}`;
+  /** Query parameters of the room's WebSocket: the key, or else the page's token. */
+  get websocketParams(): Record<string, string> {
+    if (this.options.key) return { key: this.options.key };
+    return this.server.token ? { token: this.server.token } : {};
+  }
+
+  /** Whether the server is another origin than this page's (its cookies are not ours). */
+  get crossOrigin(): boolean {
+    return new URL(this.server.baseUrl).origin !== window.location.origin;
+  }
+
+  /** The link people open to join a room (with the key, if any). */
+  roomLink(roomId: string, key = this.options.key): string {
+    const link = `${this.server.baseUrl}codecompanion/rooms/${encodeURIComponent(roomId)}`;
+    return key ? `${link}?key=${encodeURIComponent(key)}` : link;
   }
 
   create(name: string, programmingLanguage: string): Promise<Room> {
@@ -70,24 +133,39 @@ export class RoomApi {
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { "Content-Type": "application/json" };
-    const xsrf = cookie("_xsrf");
-    if (xsrf) headers["X-XSRFToken"] = xsrf;
-    if (this.server.token) headers.Authorization = `token ${this.server.token}`;
+    const { key, creationToken } = this.options;
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    // With a key, no cookie goes along (the server ignores them then, and other origins
+    // allow only credential-less requests); without one, the page's Jupyter login does.
+    const withLogin = !key && !this.crossOrigin;
+    if (key) headers["X-Room-Key"] = key;
+    if (withLogin) {
+      const xsrf = cookie("_xsrf");
+      if (xsrf) headers["X-XSRFToken"] = xsrf;
+      if (this.server.token) headers.Authorization = `token ${this.server.token}`;
+    }
+    if (creationToken) headers["X-Creation-Token"] = creationToken;
     let response: Response;
     try {
       response = await fetch(this.apiUrl + path, {
         method,
         headers,
-        credentials: "same-origin",
+        credentials: withLogin ? "same-origin" : "omit",
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (error) {
       throw new RoomError(`Cannot reach the Jupyter server at ${this.server.baseUrl} (${error}).`);
     }
     const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
-    const payload = isJson ? await response.json() : null;
+    let payload: any = null;
+    try {
+      payload = isJson ? await response.json() : null;
+    } catch {
+      payload = null;
+    }
     if (response.ok) return payload as T;
+    const reason = payload?.error || response.statusText;
     if (response.status === 404 && !isJson) {
       throw new RoomError(
         "This Jupyter server does not have the Code Companion extension " +
@@ -96,9 +174,29 @@ export class RoomApi {
       );
     }
     if (response.status === 404) {
-      throw new RoomError("This room does not exist (check the link or room id).", 404);
+      throw new RoomError(
+        "This room does not exist (check the link or room id).",
+        404,
+        "room-not-found",
+      );
     }
-    const reason = payload?.error || response.statusText;
+    if (response.status === 403 && key) {
+      throw new RoomError(
+        "This link does not open the room: its key is wrong or has been replaced. " +
+          "Ask for a new link.",
+        403,
+      );
+    }
+    if (response.status === 403 && path === "rooms" && method === "POST") {
+      throw new RoomError(`You may not create rooms here: ${reason}.`, 403);
+    }
+    if (response.status === 403) {
+      throw new RoomError(
+        "Open this room with its full link (the one with ?key=…), " +
+          "or log into this Jupyter server first.",
+        403,
+      );
+    }
     throw new RoomError(`The server refused: ${reason} (HTTP ${response.status}).`, response.status);
   }
 }

@@ -72,6 +72,7 @@ export class RoomSession {
   private readonly languageSlot = new Compartment();
   private readonly themeSlot = new Compartment();
   private unsentEdits = 0;
+  private destroyed = false;
   private everSynced = false;
   private stopWatchingTheme: () => void;
   private readonly onNetworkChange = () => this.reportStatus();
@@ -154,7 +155,13 @@ export class RoomSession {
     this.text.observe(() => events.code(this.text.toString()));
     this.meta.observe(() => {
       const language = this.language;
-      this.view.dispatch({ effects: this.languageSlot.reconfigure(languageSupport(language)) });
+      // Not from inside the Yjs transaction: a sync that brings both the language and the
+      // text calls this observer before y-codemirror has put the text into the editor, and
+      // an editor update then would place remote cursors past its end (crashing that plugin).
+      queueMicrotask(() => {
+        if (this.destroyed || language !== this.language) return;
+        this.view.dispatch({ effects: this.languageSlot.reconfigure(languageSupport(language)) });
+      });
       events.language(language);
     });
     this.participants.observe(() => events.participants(this.participants.toArray()));
@@ -198,6 +205,7 @@ export class RoomSession {
   }
 
   destroy(): void {
+    this.destroyed = true;
     window.removeEventListener("online", this.onNetworkChange);
     window.removeEventListener("offline", this.onNetworkChange);
     this.stopWatchingTheme();

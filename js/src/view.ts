@@ -1,5 +1,6 @@
 // The room's chrome around the editor: status, room id, copy-link, language menu, people,
 // errors and the guest name prompt. Every user-supplied string goes in as text, never HTML.
+import type { Access } from "./api";
 import { colorFor } from "./colors";
 import { LANGUAGES } from "./languages";
 import type { ConnectionStatus } from "./session";
@@ -27,14 +28,17 @@ export class RoomView {
   readonly editorHost = element("div", "cc-editor");
   private readonly status = element("span", "cc-status", STATUS_LABELS.connecting);
   private readonly roomLabel = element("span", "cc-room-id");
+  private readonly badge = element("span", "cc-badge", "View only");
   private readonly copyButton = element("button", "cc-copy", "Copy link");
+  private readonly copyViewButton = element("button", "cc-copy-view", "Copy view-only link");
   private readonly languageMenu = element("select", "cc-language");
   private readonly online = element("ul", "cc-online");
   private readonly participants = element("ul", "cc-participants");
   private readonly error = element("div", "cc-error");
   private readonly body = element("div", "cc-body");
   private link = "";
-  private copyTimer = 0;
+  private viewLink = "";
+  private readonly copyTimers = new Map<HTMLButtonElement, number>();
 
   constructor(host: HTMLElement, onLanguage: (id: string) => void) {
     // Keys typed in the room belong to the room, never to notebook shortcuts
@@ -47,7 +51,16 @@ export class RoomView {
     this.copyButton.type = "button";
     this.copyButton.disabled = true;
     this.copyButton.title = "Copy the link that opens this room";
-    this.copyButton.addEventListener("click", () => void this.copyLink());
+    this.copyButton.addEventListener("click", () => void this.copy(this.copyButton, this.link));
+    this.copyViewButton.type = "button";
+    this.copyViewButton.hidden = true;
+    this.copyViewButton.title = "Copy a link that lets people watch this room without editing";
+    this.copyViewButton.addEventListener(
+      "click",
+      () => void this.copy(this.copyViewButton, this.viewLink),
+    );
+    this.badge.hidden = true;
+    this.badge.title = "You can watch this room, not edit it";
     this.languageMenu.title = "Language of this room (changes it for everyone)";
     this.languageMenu.setAttribute("aria-label", "Room language");
     for (const [id, info] of Object.entries(LANGUAGES)) {
@@ -56,7 +69,15 @@ export class RoomView {
       this.languageMenu.append(option);
     }
     this.languageMenu.addEventListener("change", () => onLanguage(this.languageMenu.value));
-    toolbar.append(this.status, this.roomLabel, element("span", "cc-spacer"), this.languageMenu, this.copyButton);
+    toolbar.append(
+      this.status,
+      this.roomLabel,
+      this.badge,
+      element("span", "cc-spacer"),
+      this.languageMenu,
+      this.copyButton,
+      this.copyViewButton,
+    );
 
     const people = element("aside", "cc-people");
     people.append(element("h4", "", "Online"), this.online, element("h4", "", "Participants"), this.participants);
@@ -67,11 +88,25 @@ export class RoomView {
     host.append(this.root);
   }
 
-  setRoom(roomId: string, link: string): void {
+  /** Show the room; `link` is what "Copy link" copies, `viewLink` (if any) a view-only link. */
+  setRoom(roomId: string, link: string, viewLink = ""): void {
     this.roomLabel.textContent = "";
     this.roomLabel.append("Room ", element("code", "", roomId));
     this.link = link;
     this.copyButton.disabled = !link;
+    this.viewLink = viewLink && viewLink !== link ? viewLink : "";
+    this.copyViewButton.hidden = !this.viewLink;
+  }
+
+  /** Edit, or view only: a visible badge, and no language menu to change. */
+  setAccess(access: Access): void {
+    const viewOnly = access === "view";
+    this.root.dataset.access = access;
+    this.badge.hidden = !viewOnly;
+    this.languageMenu.disabled = viewOnly;
+    this.languageMenu.title = viewOnly
+      ? "Language of this room (view-only link: you cannot change it)"
+      : "Language of this room (changes it for everyone)";
   }
 
   setStatus(status: ConnectionStatus, unsentEdits: number): void {
@@ -106,20 +141,24 @@ export class RoomView {
     this.status.dataset.status = "error";
     this.status.textContent = "Not connected";
     this.body.hidden = !hasEditor;
+    // Without a room there is no language to pick and no link to copy.
+    this.root.dataset.noRoom = String(!hasEditor);
   }
 
   clearError(): void {
     this.error.hidden = true;
+    delete this.root.dataset.noRoom;
   }
 
   /** Ask a guest for their name in place of the editor (the original's name prompt). */
-  askName(): Promise<string> {
+  askName(initial = ""): Promise<string> {
     const form = element("form", "cc-name-prompt");
     const label = element("label", "", "Your name, as others will see it");
     const input = element("input", "cc-name-input");
     input.required = true;
     input.maxLength = 64;
     input.placeholder = "e.g. Ada";
+    input.value = initial;
     input.setAttribute("autocomplete", "nickname");
     const submit = element("button", "cc-join", "Join room");
     submit.type = "submit";
@@ -127,7 +166,12 @@ export class RoomView {
     form.append(label, submit);
     this.body.hidden = true;
     this.root.append(form);
-    setTimeout(() => input.focus(), 0);
+    this.status.dataset.status = "connecting";
+    this.status.textContent = "Not joined yet";
+    setTimeout(() => {
+      input.focus();
+      input.select();
+    }, 0);
     return new Promise((resolve) => {
       form.addEventListener("submit", (event) => {
         event.preventDefault();
@@ -135,6 +179,7 @@ export class RoomView {
         if (!name) return;
         form.remove();
         this.body.hidden = false;
+        this.setStatus("connecting", 0);
         resolve(name);
       });
     });
@@ -155,20 +200,24 @@ export class RoomView {
     );
   }
 
-  private async copyLink(): Promise<void> {
+  private async copy(button: HTMLButtonElement, text: string): Promise<void> {
     try {
-      await navigator.clipboard.writeText(this.link);
+      await navigator.clipboard.writeText(text);
     } catch {
       // Clipboard API needs a secure context; fall back to a selection copy.
       const field = element("textarea", "cc-copy-buffer");
-      field.value = this.link;
+      field.value = text;
       this.root.append(field);
       field.select();
       document.execCommand("copy");
       field.remove();
     }
-    this.copyButton.textContent = "Copied!";
-    clearTimeout(this.copyTimer);
-    this.copyTimer = window.setTimeout(() => (this.copyButton.textContent = "Copy link"), 1500);
+    const label = button === this.copyButton ? "Copy link" : "Copy view-only link";
+    button.textContent = "Copied!";
+    clearTimeout(this.copyTimers.get(button));
+    this.copyTimers.set(
+      button,
+      window.setTimeout(() => (button.textContent = label), 1500),
+    );
   }
 }

@@ -1,7 +1,7 @@
 // The anywidget front end of codecompanion_ext.CodeRoom: create or join a room, then co-edit it.
 import "./style.css";
 
-import { type Room, RoomApi, RoomError, pageServer, serverAt } from "./api";
+import { type Access, type Room, RoomApi, RoomError, pageServer, serverAt } from "./api";
 import { RoomSession } from "./session";
 import { RoomView } from "./view";
 
@@ -17,6 +17,7 @@ const CODE_SYNC_DELAY_MS = 100;
 
 function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   let session: RoomSession | undefined;
+  let access: Access = "edit";
   let disposed = false;
   let codeTimer = 0;
   const view = new RoomView(el, (id) => session?.setLanguage(id));
@@ -36,11 +37,24 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   };
 
   const onHeight = () => view.setHeight(model.get("height"));
-  const onLanguage = () => session?.setLanguage(model.get("language"));
+  // A view-only peer cannot change the room: the kernel's assignments are put back, once
+  // the kernel's message is handled (a change made while it is applied would not be sent).
+  const putBack = (name: string, value: () => string) =>
+    setTimeout(() => {
+      if (!disposed && model.get(name) !== value()) update({ [name]: value() });
+    }, 0);
+  const onLanguage = () => {
+    if (!session) return;
+    const current = session;
+    if (access === "view") putBack("language", () => current.language);
+    else session.setLanguage(model.get("language"));
+  };
   const onCode = () => {
     const code = model.get("code");
     if (session && typeof code === "string" && code !== session.text.toString()) {
-      session.replaceCode(code);
+      const current = session;
+      if (access === "view") putBack("code", () => current.text.toString());
+      else session.replaceCode(code);
     }
   };
   model.on("change:height", onHeight);
@@ -51,7 +65,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   async function start(): Promise<void> {
     const serverUrl: string = model.get("server_url");
     const server = serverUrl ? serverAt(serverUrl) : pageServer();
-    const api = new RoomApi(server);
+    const api = new RoomApi(server, { key: model.get("key") || undefined });
     let name: string = model.get("name");
     if (!name) {
       name = await view.askName();
@@ -66,15 +80,20 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
       room = await api.create(name, model.get("language"));
     }
     if (disposed) return;
-    const link = api.roomLink(room.roomId);
+    access = room.access === "view" ? "view" : "edit";
+    const link = room.links.edit || room.links.view || api.roomLink(room.roomId);
+    const viewLink = room.links.view || "";
     update({
       room_id: room.roomId,
       link,
+      view_link: viewLink,
+      access,
       participants: room.participants,
       language: room.programmingLanguage,
       error: "",
     });
-    view.setRoom(room.roomId, link);
+    view.setRoom(room.roomId, link, viewLink);
+    view.setAccess(access);
     view.setParticipants(room.participants);
     view.setLanguage(room.programmingLanguage);
     session = new RoomSession({
@@ -82,7 +101,8 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
       roomId: room.roomId,
       name,
       parent: view.editorHost,
-      params: server.token ? { token: server.token } : {},
+      params: api.websocketParams,
+      readOnly: access === "view",
       events: {
         status: (status, unsent) => {
           view.setStatus(status, unsent);

@@ -1,0 +1,318 @@
+// The standalone pages served by codecompanion_ext/pages.py: the room page
+// ({base}codecompanion/rooms/{roomId}?key=KEY) and the landing page ({base}codecompanion/).
+// Same RoomView and RoomSession as the notebook widget. Every user-supplied string is text.
+import {
+  type Access,
+  type Room,
+  RoomApi,
+  RoomError,
+  type Server,
+  parseRoomLink,
+  serverAt,
+} from "./api";
+import { LANGUAGES } from "./languages";
+import { RoomSession } from "./session";
+import { RoomView } from "./view";
+
+interface PageConfig {
+  baseUrl: string;
+  page: "room" | "landing";
+  roomId?: string;
+  loggedIn: boolean;
+  openCreation: boolean;
+  creationTokenRequired: boolean;
+}
+
+const NAME_KEY = "codecompanion.name";
+/** Set by the landing page for the room it just created: its creator is not asked again. */
+const CREATED_KEY = (roomId: string) => `codecompanion.created.${roomId}`;
+
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className = "",
+  text?: string,
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function readConfig(): PageConfig {
+  const node = document.getElementById("codecompanion-page-config");
+  const config = JSON.parse(node?.textContent || "{}");
+  return {
+    baseUrl: "/",
+    page: "landing",
+    loggedIn: false,
+    openCreation: false,
+    creationTokenRequired: false,
+    ...config,
+  };
+}
+
+function storage(kind: "local" | "session"): Storage | undefined {
+  try {
+    return kind === "local" ? window.localStorage : window.sessionStorage;
+  } catch {
+    return undefined; // storage disabled (privacy settings, sandboxed frames)
+  }
+}
+
+function savedName(): string {
+  return storage("local")?.getItem(NAME_KEY) || "";
+}
+
+function saveName(name: string): void {
+  storage("local")?.setItem(NAME_KEY, name);
+}
+
+function message(error: unknown): string {
+  return error instanceof RoomError ? error.message : `Unexpected error: ${error}`;
+}
+
+function pageHeader(server: Server): HTMLElement {
+  const header = element("header", "cc-page-header");
+  const home = element("a", "cc-brand", "Code Companion");
+  home.href = `${server.baseUrl}codecompanion/`;
+  home.title = "Create or join another room";
+  header.append(home, element("span", "cc-page-subtitle", "Shared code room"));
+  return header;
+}
+
+// ------------------------------------------------------------------------------- room page
+
+async function roomPage(config: PageConfig, server: Server, main: HTMLElement): Promise<void> {
+  const params = new URLSearchParams(window.location.search);
+  const key = params.get("key") || "";
+  const lastSegment = window.location.pathname.replace(/\/$/, "").split("/").pop() || "";
+  const roomId = config.roomId || decodeURIComponent(lastSegment);
+  const api = new RoomApi(server, { key: key || undefined });
+  let session: RoomSession | undefined;
+  let access: Access = "edit";
+  const view = new RoomView(main, (id) => {
+    if (access === "edit") session?.setLanguage(id);
+  });
+  view.setRoom(roomId, "");
+  document.title = `Room ${roomId} · Code Companion`;
+
+  let room: Room;
+  try {
+    room = await api.get(roomId);
+  } catch (error) {
+    view.showError(message(error), false);
+    return;
+  }
+  access = room.access === "view" ? "view" : "edit";
+  view.setAccess(access);
+  view.setLanguage(room.programmingLanguage);
+  view.setParticipants(room.participants);
+  const opened = window.location.href;
+  const link = (access === "edit" ? room.links.edit : room.links.view) || opened;
+  view.setRoom(roomId, link, access === "edit" ? room.links.view || "" : "");
+
+  // Who is this? The creator coming from the landing page was asked already.
+  const created = storage("session")?.getItem(CREATED_KEY(roomId)) || "";
+  storage("session")?.removeItem(CREATED_KEY(roomId));
+  let name = created;
+  for (;;) {
+    if (!name) name = await view.askName(savedName());
+    try {
+      room = await api.join(roomId, name);
+      break;
+    } catch (error) {
+      view.showError(message(error), false);
+      if (!(error instanceof RoomError) || error.status !== 400) return;
+      name = ""; // an invalid name: ask again, the error stays above the prompt
+    }
+  }
+  saveName(name);
+  view.clearError();
+  view.setParticipants(room.participants);
+  view.setLanguage(room.programmingLanguage);
+
+  session = new RoomSession({
+    websocketUrl: api.websocketUrl,
+    roomId: room.roomId,
+    name,
+    parent: view.editorHost,
+    params: api.websocketParams,
+    readOnly: access === "view",
+    events: {
+      status: (status, unsent) => view.setStatus(status, unsent),
+      online: (names) => view.setOnline(names),
+      participants: (names) => view.setParticipants(names),
+      language: (id) => view.setLanguage(id),
+      code: () => undefined,
+      ended: (reason) => view.showError(reason, true),
+    },
+  });
+  if (access === "edit") session.focus();
+}
+
+// ---------------------------------------------------------------------------- landing page
+
+function field(label: string, control: HTMLElement): HTMLLabelElement {
+  const node = element("label", "cc-field");
+  node.append(element("span", "cc-field-label", label), control);
+  return node;
+}
+
+function alertBox(): HTMLDivElement {
+  const box = element("div", "cc-error");
+  box.setAttribute("role", "alert");
+  box.hidden = true;
+  return box;
+}
+
+function showAlert(box: HTMLElement, text: string): void {
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+function createSection(config: PageConfig, server: Server): HTMLElement {
+  const section = element("section", "cc-card cc-create");
+  section.append(element("h2", "", "Create a room"));
+  const canCreate = config.loggedIn || config.openCreation;
+  if (!canCreate) {
+    const note = element("p", "cc-note", "Creating rooms on this server needs a Jupyter login. ");
+    const login = element("a", "", "Log in");
+    const next = encodeURIComponent(window.location.pathname);
+    login.href = `${server.baseUrl}login?next=${next}`;
+    note.append(login);
+    section.append(note);
+    return section;
+  }
+  const form = element("form", "cc-create-form");
+  const name = element("input", "cc-create-name");
+  name.required = true;
+  name.maxLength = 64;
+  name.placeholder = "e.g. Ada";
+  name.setAttribute("autocomplete", "nickname");
+  name.value = savedName();
+  const language = element("select", "cc-create-language");
+  for (const [id, info] of Object.entries(LANGUAGES)) {
+    const option = element("option", "", info.label);
+    option.value = id;
+    language.append(option);
+  }
+  language.value = "python";
+  form.append(field("Your name", name), field("Language", language));
+  let token: HTMLInputElement | undefined;
+  if (config.creationTokenRequired && !config.loggedIn) {
+    token = element("input", "cc-create-token");
+    token.type = "password";
+    token.required = true;
+    token.autocomplete = "off";
+    form.append(field("Creation code", token));
+  }
+  const submit = element("button", "cc-primary", "Create room");
+  submit.type = "submit";
+  const alert = alertBox();
+  form.append(submit);
+  section.append(form, alert);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const who = name.value.trim();
+    if (!who) return;
+    submit.disabled = true;
+    showAlert(alert, "");
+    try {
+      const api = new RoomApi(server, { creationToken: token?.value || undefined });
+      const room = await api.create(who, language.value);
+      saveName(who);
+      storage("session")?.setItem(CREATED_KEY(room.roomId), who);
+      window.location.assign(room.links.edit || api.roomLink(room.roomId));
+    } catch (error) {
+      const wrongCode = token && error instanceof RoomError && error.status === 403;
+      showAlert(alert, wrongCode ? "That creation code is not right." : message(error));
+      submit.disabled = false;
+    }
+  });
+  return section;
+}
+
+function joinSection(config: PageConfig, server: Server): HTMLElement {
+  const section = element("section", "cc-card cc-join-room");
+  section.append(element("h2", "", "Join a room"));
+  const form = element("form", "cc-join-form");
+  const input = element("input", "cc-join-link");
+  input.required = true;
+  input.placeholder = config.loggedIn ? "Room link or room id" : "Room link";
+  input.autocomplete = "off";
+  input.spellcheck = false;
+  const submit = element("button", "cc-primary", "Join");
+  submit.type = "submit";
+  const alert = alertBox();
+  form.append(field("Room link or id", input), submit);
+  section.append(form, alert);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showAlert(alert, "");
+    const parsed = parseRoomLink(input.value);
+    if (!parsed) {
+      showAlert(alert, "That is neither a room link (…/codecompanion/rooms/…) nor a room id.");
+      return;
+    }
+    const target = parsed.baseUrl ? serverAt(parsed.baseUrl) : server;
+    const api = new RoomApi(target, { key: parsed.key || undefined });
+    submit.disabled = true;
+    try {
+      await api.get(parsed.roomId);
+    } catch (error) {
+      submit.disabled = false;
+      if (error instanceof RoomError && error.code === "room-not-found") {
+        showAlert(alert, "Room not found. Check the link or room id.");
+      } else if (error instanceof RoomError && error.status === 403 && !parsed.key) {
+        showAlert(
+          alert,
+          "A room id alone opens a room only for people logged into this Jupyter server. " +
+            "Paste the room's full link (the one with ?key=…).",
+        );
+      } else {
+        showAlert(alert, message(error));
+      }
+      return;
+    }
+    window.location.assign(api.roomLink(parsed.roomId));
+  });
+  return section;
+}
+
+function landingPage(config: PageConfig, server: Server, main: HTMLElement): void {
+  document.title = "Code Companion";
+  const intro = element("div", "cc-intro");
+  intro.append(
+    element("h1", "", "Code Companion"),
+    element(
+      "p",
+      "",
+      "Write code together, live: create a room, share its link, " +
+        "and everyone who opens it co-edits the same code.",
+    ),
+  );
+  const cards = element("div", "cc-cards");
+  cards.append(createSection(config, server), joinSection(config, server));
+  main.append(intro, cards);
+}
+
+// ---------------------------------------------------------------------------------- start
+
+function start(): void {
+  const config = readConfig();
+  const server: Server = { baseUrl: new URL(config.baseUrl || "/", window.location.origin).href };
+  const main = element("main", `cc-page-main cc-page-${config.page}`);
+  if (config.page === "room") document.body.append(pageHeader(server));
+  document.body.append(main);
+  if (config.page === "room") {
+    roomPage(config, server, main).catch((error) => {
+      const box = alertBox();
+      main.prepend(box);
+      showAlert(box, message(error));
+    });
+  } else {
+    landingPage(config, server, main);
+  }
+}
+
+start();
