@@ -18,6 +18,7 @@ from .handlers import (
     UnavailableHandler,
 )
 from .keys import KeyMaker, load_or_create_secret
+from .limits import AddressLimiter
 from .pages import page_handlers
 from .rooms import RoomManager
 from .store import RoomStore, StoreError
@@ -63,6 +64,22 @@ class CodeCompanionApp(ExtensionApp):
         help="Largest presence state (cursor, name) of one client, in bytes.",
     )
     rooms_page_size = Int(50, config=True, help="Rooms per page of GET /codecompanion/api/rooms.")
+    max_document_size = Int(
+        64 * 1024 * 1024,
+        config=True,
+        help="Largest a room's stored document may grow, in bytes; bigger edits are refused.",
+    )
+    max_rooms = Int(100_000, config=True, help="Rooms this server holds at most (0: no limit).")
+    messages_per_second = Float(
+        200.0,
+        config=True,
+        help="Sustained WebSocket messages per connection; beyond it the sender is slowed, "
+        "and cut off once 5 seconds behind.",
+    )
+    message_burst = Int(400, config=True, help="Messages a connection may send at once.")
+    rooms_per_minute_per_address = Int(
+        30, config=True, help="Rooms one client address may create per minute (0: no limit)."
+    )
     open_creation = Bool(
         False,
         config=True,
@@ -110,6 +127,8 @@ class CodeCompanionApp(ExtensionApp):
             compact_after=self.compact_after,
             max_peers_per_room=self.max_peers_per_room,
             max_awareness_state=self.max_awareness_state_size,
+            max_document_size=self.max_document_size,
+            max_rooms=self.max_rooms,
         )
         self.log.info("Code Companion rooms are stored in %s", self.db_path)
 
@@ -124,8 +143,15 @@ class CodeCompanionApp(ExtensionApp):
             "page_size": self.rooms_page_size,
             "creation": creation,
             "public_url": self.public_url.rstrip("/"),
+            "creation_limiter": AddressLimiter(self.rooms_per_minute_per_address),
         }
-        ws = {"rooms": self.rooms, "max_message_size": self.max_message_size, "creation": creation}
+        ws = {
+            "rooms": self.rooms,
+            "max_message_size": self.max_message_size,
+            "creation": creation,
+            "messages_per_second": self.messages_per_second,
+            "message_burst": self.message_burst,
+        }
         self.handlers.extend(
             [
                 (r"/codecompanion/api/rooms/?", RoomsHandler, api),

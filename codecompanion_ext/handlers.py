@@ -13,7 +13,8 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .auth import KEY_HEADER, Access, Action, CreationPolicy, RoomAccessMixin
-from .rooms import RoomManager, RoomNotFound
+from .limits import AddressLimiter
+from .rooms import RoomLimit, RoomManager, RoomNotFound
 from .store import RoomRecord, StoreError
 from .validation import (
     DEFAULT_LANGUAGE,
@@ -45,6 +46,8 @@ def room_api(action: Action) -> Callable[[Method], Method]:
                 raise web.HTTPError(400, "%s", e) from None
             except RoomNotFound as e:
                 raise web.HTTPError(404, "%s", e) from None
+            except RoomLimit as e:
+                raise web.HTTPError(503, "%s", e) from None
             except StoreError as e:
                 self.log.error("room storage failed: %s", e)
                 raise web.HTTPError(503, "room storage is unavailable") from None
@@ -60,9 +63,15 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
     access: Access
 
     def initialize(
-        self, rooms: RoomManager, page_size: int, creation: CreationPolicy, public_url: str
+        self,
+        rooms: RoomManager,
+        page_size: int,
+        creation: CreationPolicy,
+        public_url: str,
+        creation_limiter: AddressLimiter,
     ) -> None:
         self.rooms = rooms
+        self.creation_limiter = creation_limiter
         self.page_size = page_size
         self.creation = creation
         self.public_url = public_url
@@ -110,6 +119,8 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
             error = "internal server error"
         if self.room_key() is not None:
             self._allow_any_origin()
+        if status_code == 429:
+            self.set_header("Retry-After", "60")
         self.finish(json.dumps({"error": error, "status": status_code}))
 
     def json_body(self, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -179,6 +190,10 @@ class RoomsHandler(RoomApiHandler):
         body = self.json_body(("name", "programmingLanguage"))
         owner = check_name(body.get("name"))
         language = check_language(body.get("programmingLanguage", DEFAULT_LANGUAGE))
+        if not self.creation_limiter.allow(self.request.remote_ip or ""):
+            raise web.HTTPError(
+                429, "too many rooms created from this address: try again in a minute"
+            )
         room = self.rooms.create(owner, language)
         self.set_header("Location", self.room_json(room)["links"]["self"])
         self.write_room(room, status=201)

@@ -8,11 +8,15 @@ reaches a document or the awareness state.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 
 from pycrdt import Decoder, YMessageType, YSyncMessageType
 
+SAFE_COLOR = re.compile(
+    r"(?:#[0-9a-fA-F]{3,8}|[a-zA-Z]{1,24}|(?:rgb|hsl)a?\([0-9.,%\s]{1,40}\))\Z", re.ASCII
+)
 # JavaScript clients hold client ids and clocks as doubles: keep them exact there.
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -109,6 +113,12 @@ def parse_awareness_update(payload: bytes, max_state_size: int) -> list[Awarenes
             raise ProtocolError("awareness state is not valid JSON") from None
         if state is not None and not isinstance(state, dict):
             raise ProtocolError("awareness state must be a JSON object or null")
+        if isinstance(state, dict) and isinstance(state.get("user"), dict):
+            for field in ("color", "colorLight"):
+                color = state["user"].get(field)
+                if color is not None and not (isinstance(color, str) and SAFE_COLOR.match(color)):
+                    # Editors put these into style attributes: only plain colours may pass.
+                    raise ProtocolError(f"awareness user.{field} is not a plain CSS colour")
         entries.append(AwarenessEntry(client_id, clock, state_json))
     _expect_end(decoder, "awareness update")
     return entries

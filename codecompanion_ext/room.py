@@ -58,6 +58,11 @@ class PeerState:
     via_key: bool
     client_ids: set[int] = field(default_factory=set)
     told_view_only: bool = False
+    spoofed_awareness: int = 0
+
+
+class DocumentTooLarge(ValueError):
+    """An update would grow the room past its size limit; it is refused, not stored."""
 
 
 class Peer(Protocol):
@@ -80,11 +85,13 @@ class Room:
         compact_after: int,
         max_awareness_state: int,
         log: logging.Logger,
+        max_document_size: int = 64 * 1024 * 1024,
     ) -> None:
         self.room_id = room_id
         self.store = store
         self.compact_after = compact_after
         self.max_awareness_state = max_awareness_state
+        self.max_document_size = max_document_size
         self.log = log
         self.failed = False
         self.doc: Doc = Doc()
@@ -94,6 +101,7 @@ class Room:
         for update in history:
             self.doc.apply_update(update)
         self.history_rows = len(history)
+        self.stored_bytes = sum(map(len, history))
         self._language = self.language
         self._meta_changed = False
         self.meta.observe(self._on_meta_change)
@@ -189,6 +197,12 @@ class Room:
     def _receive_update(self, peer: Peer | None, update: bytes, relay: bytes | None) -> None:
         if update == EMPTY_UPDATE:
             return
+        if self.stored_bytes + len(update) > self.max_document_size:
+            self.compact()  # the history may hold much that the state no longer needs
+            if self.stored_bytes + len(update) > self.max_document_size:
+                raise DocumentTooLarge(
+                    f"the room's document would exceed {self.max_document_size} bytes"
+                )
         try:
             self.doc.apply_update(update)
         except ValueError:
@@ -200,6 +214,7 @@ class Room:
         try:
             self.store.append_update(self.room_id, update)
             self.history_rows += 1
+            self.stored_bytes += len(update)
             if self._meta_changed:
                 self._meta_changed = False
                 self._mirror_language()
@@ -242,8 +257,10 @@ class Room:
 
     def compact(self) -> None:
         """Replace the stored history by one update holding the same state."""
-        self.store.replace_updates(self.room_id, self.doc.get_update())
+        snapshot = self.doc.get_update()
+        self.store.replace_updates(self.room_id, snapshot)
         self.history_rows = 1
+        self.stored_bytes = len(snapshot)
 
     # -- metadata mirror -----------------------------------------------------------------
 
@@ -275,6 +292,19 @@ class Room:
 
     def _receive_awareness(self, peer: Peer, payload: bytes, data: bytes) -> None:
         entries = parse_awareness_update(payload, self.max_awareness_state)
+        for entry in entries:
+            owner = self._owners.get(entry.client_id)
+            if owner is not None and owner is not peer:
+                # Someone else's presence: never overwrite it (nor remove it) from here.
+                self.peers[peer].spoofed_awareness += 1
+                if self.peers[peer].spoofed_awareness == 1:
+                    self.log.warning(
+                        "room %s: dropped an awareness update for client %d, which another"
+                        " connection speaks for",
+                        self.room_id,
+                        entry.client_id,
+                    )
+                return
         changed = self._collect_awareness_changes(
             lambda: self.awareness.apply_awareness_update(payload, peer)
         )

@@ -32,6 +32,10 @@ class RoomFull(RuntimeError):
     pass
 
 
+class RoomLimit(RuntimeError):
+    """The server holds as many rooms as it is configured to."""
+
+
 def new_room_id() -> str:
     """128 random bits, URL-safe: unguessable, so a room id alone reveals nothing."""
     return secrets.token_urlsafe(16)
@@ -62,6 +66,8 @@ class RoomManager:
         compact_after: int = 1000,
         max_peers_per_room: int = 200,
         max_awareness_state: int = 64 * 1024,
+        max_document_size: int = 64 * 1024 * 1024,
+        max_rooms: int = 0,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -70,12 +76,16 @@ class RoomManager:
         self.compact_after = compact_after
         self.max_peers_per_room = max_peers_per_room
         self.max_awareness_state = max_awareness_state
+        self.max_document_size = max_document_size
+        self.max_rooms = max_rooms
         self.live: dict[str, Room] = {}
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- records ----------------------------------------------------------------------
 
     def create(self, owner: str, language: str) -> RoomRecord:
+        if self.max_rooms and self.store.count_rooms() >= self.max_rooms:
+            raise RoomLimit(f"this server already holds its limit of {self.max_rooms} rooms")
         record = RoomRecord(new_room_id(), owner, utc_now(), language, participants=[owner])
         hashes = self.keys.digests(record.room_id, record.key_generation)
         self.store.create_room(record, initial_state(language, owner), hashes)
@@ -188,6 +198,7 @@ class RoomManager:
             history,
             compact_after=self.compact_after,
             max_awareness_state=self.max_awareness_state,
+            max_document_size=self.max_document_size,
             log=self.log,
         )
         if room.history_rows > 1:

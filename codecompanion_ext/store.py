@@ -150,13 +150,16 @@ class RoomStore:
             return None
         return RoomRecord(*row[:4], participants=self.participants(room_id), key_generation=row[4])
 
+    def count_rooms(self) -> int:
+        return self._conn.execute("SELECT count(*) FROM rooms").fetchone()[0]
+
     def room_exists(self, room_id: str) -> bool:
         query = "SELECT 1 FROM rooms WHERE room_id = ?"
         return self._conn.execute(query, (room_id,)).fetchone() is not None
 
     def list_rooms(self, offset: int, limit: int) -> tuple[list[RoomRecord], int]:
         """Rooms newest first, one page of them, and the total count."""
-        total = self._conn.execute("SELECT count(*) FROM rooms").fetchone()[0]
+        total = self.count_rooms()
         rows = self._conn.execute(
             "SELECT room_id, owner, date_created, programming_language, key_generation"
             " FROM rooms ORDER BY date_created DESC, rowid DESC LIMIT ? OFFSET ?",

@@ -6,6 +6,7 @@ the protocol work.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -15,14 +16,17 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .auth import Access, CreationPolicy, RoomAccessMixin
+from .limits import TokenBucket
 from .protocol import ProtocolError
-from .room import Room
+from .room import DocumentTooLarge, Room
 from .rooms import CLOSE_ROOM_FULL, RoomFull, RoomManager, RoomNotFound
 
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_ROOM_NOT_FOUND = 4404
+CLOSE_DOCUMENT_TOO_LARGE = 4413
 MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 123 bytes
 
 
@@ -38,11 +42,17 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
     access: Access
 
     def initialize(
-        self, rooms: RoomManager, max_message_size: int, creation: CreationPolicy
+        self,
+        rooms: RoomManager,
+        max_message_size: int,
+        creation: CreationPolicy,
+        messages_per_second: float,
+        message_burst: int,
     ) -> None:
         self.rooms = rooms
         self.creation = creation
         self._max_message_size = max_message_size
+        self.rate = TokenBucket(messages_per_second, message_burst)
 
     @property
     def max_message_size(self) -> int:  # type: ignore[override]
@@ -72,7 +82,15 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
         except RoomFull as e:
             self.close(CLOSE_ROOM_FULL, _close_reason(str(e)))
 
-    def on_message(self, message: str | bytes) -> None:
+    async def on_message(self, message: str | bytes) -> None:
+        """Tornado awaits this before reading the next frame: a wait here throttles only
+        this connection, and a sender that keeps flooding is cut off."""
+        wait = self.rate.take()
+        if wait is None:
+            self._reject(CLOSE_POLICY_VIOLATION, "too many messages: slow down and reconnect")
+            return
+        if wait:
+            await asyncio.sleep(wait)
         room = self.room
         if room is None:
             return
@@ -83,6 +101,8 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
             room.receive(self, message)
         except ProtocolError as e:
             self._reject(CLOSE_INVALID_PAYLOAD, str(e))
+        except DocumentTooLarge as e:
+            self._reject(CLOSE_DOCUMENT_TOO_LARGE, str(e))
         except Exception:
             self.log.exception("room %s: unexpected error handling a message", room.room_id)
             self._reject(CLOSE_INTERNAL_ERROR, "internal error")
