@@ -11,6 +11,8 @@ from traitlets import Bool, Enum, Float, Int, Unicode, default
 from .auth import CreationPolicy
 from .handlers import (
     ContentHandler,
+    ExportHandler,
+    ImportHandler,
     KeysHandler,
     ParticipantsHandler,
     RoomHandler,
@@ -155,10 +157,12 @@ class CodeCompanionApp(ExtensionApp):
         self.handlers.extend(
             [
                 (r"/codecompanion/api/rooms/?", RoomsHandler, api),
+                (r"/codecompanion/api/rooms/import/?", ImportHandler, api),
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/?", RoomHandler, api),
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/participants/?", ParticipantsHandler, api),
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/content/?", ContentHandler, api),
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/keys/?", KeysHandler, api),
+                (rf"/codecompanion/api/rooms/{ROOM_ID}/export/?", ExportHandler, api),
                 (rf"/codecompanion/ws/{ROOM_ID}/?", RoomWebSocketHandler, ws),
                 *page_handlers(ROOM_ID),
             ]

@@ -13,6 +13,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .auth import KEY_HEADER, Access, Action, CreationPolicy, RoomAccessMixin
+from .export import export_room, read_export
 from .limits import AddressLimiter
 from .rooms import RoomLimit, RoomManager, RoomNotFound
 from .store import RoomRecord, StoreError
@@ -28,6 +29,7 @@ from .validation import (
 
 MAX_BODY_SIZE = 64 * 1024
 MAX_PAGE_SIZE = 200
+MAX_IMPORT_SIZE = 96 * 1024 * 1024
 
 Method = Callable[..., Awaitable[None]]
 
@@ -251,6 +253,26 @@ class ContentHandler(RoomApiHandler):
             "Content-Disposition", f'{disposition}; filename="{room.room_id}.{extension}"'
         )
         self.finish(text.encode("utf-8"), set_content_type="text/plain; charset=UTF-8")
+
+
+class ExportHandler(RoomApiHandler):
+    """/codecompanion/api/rooms/{roomId}/export: the room, its code and its full Yjs state."""
+
+    @room_api("manage")
+    async def get(self, room_id: str) -> None:
+        record, state, code = self.rooms.export(room_id)
+        self.set_header("Content-Disposition", f'attachment; filename="{room_id}.json"')
+        self.finish(json.dumps(export_room(record, state, code)))
+
+
+class ImportHandler(RoomApiHandler):
+    """/codecompanion/api/rooms/import: a new room from an export."""
+
+    @room_api("manage")
+    async def post(self) -> None:
+        body = parse_json_object(self.request.body, MAX_IMPORT_SIZE)
+        owner, language, participants, state = read_export(body)
+        self.write_room(self.rooms.import_room(owner, language, participants, state), 201)
 
 
 class UnavailableHandler(RoomApiHandler):

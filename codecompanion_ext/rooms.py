@@ -83,12 +83,14 @@ class RoomManager:
 
     # -- records ----------------------------------------------------------------------
 
-    def create(self, owner: str, language: str) -> RoomRecord:
+    def create(self, owner: str, language: str, initial: bytes | None = None) -> RoomRecord:
+        """A new room; `initial` is its first document state (default: empty code)."""
         if self.max_rooms and self.store.count_rooms() >= self.max_rooms:
             raise RoomLimit(f"this server already holds its limit of {self.max_rooms} rooms")
         record = RoomRecord(new_room_id(), owner, utc_now(), language, participants=[owner])
         hashes = self.keys.digests(record.room_id, record.key_generation)
-        self.store.create_room(record, initial_state(language, owner), hashes)
+        first = initial if initial is not None else initial_state(language, owner)
+        self.store.create_room(record, first, hashes)
         return record
 
     def get(self, room_id: str) -> RoomRecord:
@@ -110,6 +112,20 @@ class RoomManager:
         """Write the language into the room's document; peers and the record follow it."""
         self._open(room_id).set_language(language)
         return self.get(room_id)
+
+    def export(self, room_id: str) -> tuple[RoomRecord, bytes, str]:
+        """The room's record, its whole Yjs state and its code."""
+        room = self._open(room_id)
+        return self.get(room_id), room.doc.get_update(), room.text
+
+    def import_room(
+        self, owner: str, language: str, participants: list[str], state: bytes
+    ) -> RoomRecord:
+        """A new room holding an exported state (its own id and links)."""
+        record = self.create(owner, language, initial=state)
+        for name in participants:
+            self.store.add_participant(record.room_id, name, utc_now())
+        return self.get(record.room_id)
 
     def content(self, room_id: str) -> str:
         return self._open(room_id).text

@@ -224,3 +224,23 @@ def test_server_with_a_corrupt_database_says_so_and_touches_nothing(tmp_path):
     finally:
         process.stop()
     assert path.read_bytes() == garbage
+
+
+def test_locked_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "rooms.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds the file
+    try:
+        with pytest.raises(StoreError, match="database is locked"):
+            RoomStore(path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the database folder should be")
+    with pytest.raises(StoreError, match="cannot open the room database"):
+        RoomStore(blocker / "rooms.db")
