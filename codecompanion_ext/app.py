@@ -79,6 +79,11 @@ class CodeCompanionApp(ExtensionApp):
         "and cut off once 5 seconds behind.",
     )
     message_burst = Int(400, config=True, help="Messages a connection may send at once.")
+    ping_interval = Float(
+        30.0,
+        config=True,
+        help="Seconds between WebSocket pings; a peer silent for three is disconnected.",
+    )
     rooms_per_minute_per_address = Int(
         30, config=True, help="Rooms one client address may create per minute (0: no limit)."
     )
@@ -153,6 +158,7 @@ class CodeCompanionApp(ExtensionApp):
             "creation": creation,
             "messages_per_second": self.messages_per_second,
             "message_burst": self.message_burst,
+            "ping_interval": self.ping_interval,
         }
         self.handlers.extend(
             [

@@ -48,7 +48,9 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
         creation: CreationPolicy,
         messages_per_second: float,
         message_burst: int,
+        ping_interval: float,
     ) -> None:
+        self._ping_interval_ms = ping_interval * 1000
         self.rooms = rooms
         self.creation = creation
         self._max_message_size = max_message_size
@@ -57,6 +59,16 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
     @property
     def max_message_size(self) -> int:  # type: ignore[override]
         return self._max_message_size
+
+    # A connection that stops answering pings (a laptop closed, a network gone) is closed,
+    # and its presence cleared, after three silent intervals (Jupyter's ratio; in ms).
+    @property
+    def ping_interval(self) -> float:  # type: ignore[override]
+        return self._ping_interval_ms
+
+    @property
+    def ping_timeout(self) -> float:  # type: ignore[override]
+        return 3 * self._ping_interval_ms
 
     def set_default_headers(self) -> None:
         """JupyterHandler's page headers mean nothing on a WebSocket upgrade."""

@@ -8,7 +8,8 @@ import sqlite3
 
 import pytest
 from pycrdt import create_awareness_message
-from yclient import eventually
+from server_process import ServerProcess
+from yclient import YClient, eventually
 
 from codecompanion_ext.limits import AddressLimiter, TokenBucket
 
@@ -144,3 +145,32 @@ async def test_room_creation_is_rate_limited_per_address(jp_fetch):
     assert statuses == [201, 201, 201, 429]
     assert response.headers["Retry-After"] == "60"
     assert "too many rooms" in json.loads(response.body)["error"]
+
+
+async def test_a_peer_that_stops_answering_pings_is_dropped(tmp_path):
+    """In a real server process (its own event loop runs the ping timer)."""
+    server = ServerProcess(
+        tmp_path, tmp_path / "rooms.db", ("--CodeCompanionApp.ping_interval=0.2",)
+    )
+    await asyncio.to_thread(server.start)
+    try:
+        _, room = await server.arequest("POST", "rooms", body={"name": "Ana"})
+        url = f"{server.ws_base}/{room['roomId']}"
+        watcher = await YClient(url, headers=server.headers).sync()
+        ghost = await YClient(url, headers=server.headers).sync()
+        ghost.set_presence({"user": {"name": "Ghost"}})
+        await eventually(lambda: watcher.peer_names == {"Ghost"})
+        # The ghost's machine goes silent: it stops answering pings (opcode 0xA is pong).
+        protocol = ghost.ws.protocol
+        write_frame = protocol._write_frame
+
+        def no_pongs(fin, opcode, data, flags=0):
+            return None if opcode == 0xA else write_frame(fin, opcode, data, flags)
+
+        protocol._write_frame = no_pongs
+        await eventually(lambda: watcher.peer_names == set(), what="the ghost's presence cleared")
+        await asyncio.wait_for(ghost.closed.wait(), 10)
+        assert watcher.connected  # the live peer answers pings and stays
+        await watcher.close()
+    finally:
+        await asyncio.to_thread(server.stop)
