@@ -174,3 +174,14 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(tmp_path):
         await watcher.close()
     finally:
         await asyncio.to_thread(server.stop)
+
+
+@pytest.mark.cc_config(max_peers_per_room=2)
+async def test_a_full_room_turns_newcomers_away(room_factory, yclient):
+    room = await room_factory()
+    first = await yclient(room["roomId"]).sync()
+    await yclient(room["roomId"]).sync()
+    third = await yclient(room["roomId"]).connect()
+    await asyncio.wait_for(third.closed.wait(), 10)
+    assert third.close_code == 4429 and "2 connections" in third.close_reason
+    assert first.connected
