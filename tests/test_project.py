@@ -31,3 +31,17 @@ def test_ruff_clean():
             [sys.executable, "-m", "ruff", *args, "."], cwd=ROOT, capture_output=True, text=True
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_promise_in_the_guarantees_names_a_test_that_exists():
+    text = (ROOT / "docs" / "guarantees.md").read_text()
+    references = re.findall(r"`(tests/[\w/]+\.py)::(test_\w+)`", text)
+    assert len(references) >= 30
+    for path, name in references:
+        source = (ROOT / path).read_text()
+        assert re.search(rf"^(?:async )?def {name}\(", source, re.M), f"{path}::{name} is gone"
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith(("| promise", "| credential", "| limit")):
+            if set(line) <= set("|- "):
+                continue
+            assert "::test_" in line or "(tests" in line, f"a promise without a test: {line}"
