@@ -244,3 +244,34 @@ def test_unwritable_location_is_a_clear_error(tmp_path):
     blocker.write_text("a file where the database folder should be")
     with pytest.raises(StoreError, match="cannot open the room database"):
         RoomStore(blocker / "rooms.db")
+
+
+def test_a_version_1_database_migrates_and_its_rooms_get_keys(tmp_path):
+    import sqlite_utils
+
+    from codecompanion_ext.store import MIGRATIONS
+
+    path = tmp_path / "rooms.db"
+    old = sqlite_utils.Database(path)
+    MIGRATIONS[0](old)  # the schema as version 1 created it, before room keys
+    old.execute("PRAGMA user_version = 1")
+    old["rooms"].insert(
+        {
+            "room_id": "old-room",
+            "owner": "Ana",
+            "date_created": "2026-01-01T00:00:00.000Z",
+            "programming_language": "go",
+        }
+    )
+    old.conn.commit()
+    old.close()
+
+    store = RoomStore(path)
+    assert store.schema_version == SCHEMA_VERSION
+    record = store.get_room("old-room")
+    assert (record.owner, record.programming_language, record.key_generation) == ("Ana", "go", 0)
+    manager = RoomManager(store, KeyMaker(b"k" * 32), log=NullLog())
+    keys = manager.room_keys(record)
+    assert manager.key_access("old-room", keys["edit"]) == "edit"  # keys made on first use
+    assert manager.key_access("old-room", keys["view"]) == "view"
+    assert manager.key_access("old-room", "guess") is None
