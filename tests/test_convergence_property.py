@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 from pycrdt import Awareness, Doc, Map, Text
 from server_process import ServerProcess
@@ -46,7 +46,7 @@ PROFILE = (
         max_restarts=2,
     )
     if LONG
-    else Profile(examples=15, max_clients=3, max_steps=25, restart_odds=3, max_restarts=1)
+    else Profile(examples=15, max_clients=3, max_steps=25, restart_odds=5, max_restarts=1)
 )
 QUERY_AWARENESS = b"\x03"  # y-websocket: "send me the awareness states"; always answered
 FIRST_CLIENT_ID = 1_000
@@ -348,6 +348,42 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     print_blob=True,
 )
 @given(scenario=scenarios())
+# Always run, so that every run restarts the server both ways at least once.
+@example(
+    scenario=Scenario(
+        online=(True, True, False),
+        steps=(
+            Insert(0, 0, "abc"),
+            Insert(2, 0, "xy"),  # offline from the start
+            Settle(),
+            Delete(1, 1, 1),
+            Insert(1, 0, "d"),
+            Restart(kill=True, settled=True),
+            Connect(1),
+            Insert(1, 0, "def"),
+            Insert(0, 5, "z"),  # offline, after the kill
+            Restart(kill=True, settled=False),  # with an edit in flight
+            Connect(2),
+            Connect(0),
+            Replace(2, 1, 2, "q"),
+        ),
+    )
+)
+@example(
+    scenario=Scenario(
+        online=(True, True),
+        steps=(
+            Insert(0, 0, "hello"),
+            Settle(),
+            Replace(1, 1, 3, "ipp"),
+            Disconnect(0),
+            Insert(0, 0, ">"),
+            Restart(kill=False, settled=True),
+            Connect(1),
+            Delete(1, 0, 1),
+        ),
+    )
+)
 def test_peers_and_stored_room_converge(
     server: ServerProcess, jp_asyncio_loop: asyncio.AbstractEventLoop, scenario: Scenario
 ) -> None:
