@@ -1,0 +1,1 @@
+"""The benchmark runner's parts: the servers under test, the workloads, the report."""

@@ -1,0 +1,149 @@
+"""The benchmark's outputs: a Markdown summary with ratios, and a PNG chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+OURS = "ours"
+
+
+def _get(results: dict[str, Any], path: str) -> Any:
+    value: Any = results
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+# (label, path in a server's results, unit, better: "lower" or "higher")
+ROWS = [
+    ("pair: fan-out p50", "pair.latencyMs.p50", "ms", "lower"),
+    ("pair: fan-out p99", "pair.latencyMs.p99", "ms", "lower"),
+    ("pair: fan-out max", "pair.latencyMs.max", "ms", "lower"),
+    ("pair: server CPU", "pair.server.cpuPercent", "%", "lower"),
+    ("classroom: fan-out p50", "classroom.latencyMs.p50", "ms", "lower"),
+    ("classroom: fan-out p99", "classroom.latencyMs.p99", "ms", "lower"),
+    ("classroom: fan-out max", "classroom.latencyMs.max", "ms", "lower"),
+    ("classroom: delivered updates/s", "classroom.deliveriesPerSecond", "/s", "higher"),
+    ("classroom: server CPU", "classroom.server.cpuPercent", "%", "lower"),
+    ("busy room: fan-out p50", "busy.latencyMs.p50", "ms", "lower"),
+    ("busy room: fan-out p99", "busy.latencyMs.p99", "ms", "lower"),
+    ("busy room: fan-out max", "busy.latencyMs.max", "ms", "lower"),
+    ("busy room: server CPU", "busy.server.cpuPercent", "%", "lower"),
+    ("ramp: sustained keystrokes/s", "ramp.sustainedKeystrokesPerSecond", "/s", "higher"),
+    ("ramp: deliveries/s at that rate", "ramp.sustainedDeliveriesPerSecond", "/s", "higher"),
+    ("ramp: p99 at that rate", "ramp.p99AtSustainedMs", "ms", "lower"),
+    ("idle: memory per idle peer", "idle.kibPerIdlePeer", "KiB", "lower"),
+    ("cold load: newcomer synced", "cold.coldSyncMs", "ms", "lower"),
+    ("warm: newcomer synced", "cold.warmSyncMs", "ms", "lower"),
+]
+CONVERGENCE = [
+    ("pair", "pair.converged"),
+    ("classroom", "classroom.converged"),
+    ("busy", "busy.converged"),
+    ("cold load", "cold.matches"),
+]
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float) and value < 100:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{round(value):,}"
+
+
+def _ratio(ours: Any, theirs: Any) -> str:
+    if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)) or theirs == 0:
+        return "n/a"
+    return f"{ours / theirs:.2f}"
+
+
+def summary(results: dict[str, Any]) -> str:
+    servers = results["servers"]
+    others = [name for name in servers if name != OURS]
+    header = ["", *(servers[name]["label"] for name in servers)]
+    if OURS in servers:
+        header += [f"ours / {name}" for name in others]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, path, unit, better in ROWS:
+        values = [_get(servers[name], path) for name in servers]
+        if all(value is None for value in values):
+            continue
+        row = [f"{label} ({unit}, {better} is better)"] + [_format(v) for v in values]
+        if OURS in servers:
+            ours = _get(servers[OURS], path)
+            row += [_ratio(ours, _get(servers[name], path)) for name in others]
+        lines.append("| " + " | ".join(row) + " |")
+    for label, path in CONVERGENCE:
+        values = [_get(servers[name], path) for name in servers]
+        if all(value is None for value in values):
+            continue
+        row = [f"{label}: converged, nothing lost"] + [_format(v) for v in values]
+        lines.append("| " + " | ".join(row + [""] * (len(header) - len(row))) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    servers = results["servers"]
+    names = list(servers)
+    colors = {"ours": "#2e7d32", "pycrdt-websocket": "#ef6c00", "y-websocket": "#1565c0"}
+    figure, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    figure.suptitle(f"Yjs room servers side by side ({results['run']} run, {results['date']})")
+
+    for axis, workload in zip(axes[0], ("pair", "classroom", "busy")):
+        width = 0.8 / max(1, len(names))
+        for i, name in enumerate(names):
+            latency = _get(servers[name], f"{workload}.latencyMs") or {}
+            values = [latency.get(q) or 0 for q in ("p50", "p95", "p99", "max")]
+            xs = [x + i * width for x in range(4)]
+            axis.bar(xs, values, width, label=servers[name]["label"], color=colors.get(name))
+        axis.set_xticks([x + width * (len(names) - 1) / 2 for x in range(4)])
+        axis.set_xticklabels(["p50", "p95", "p99", "max"])
+        axis.set_yscale("log")
+        axis.set_ylabel("fan-out latency (ms, log)")
+        axis.set_title(workload)
+    axes[0][0].legend(fontsize=8)
+
+    axis = axes[1][0]
+    for name in names:
+        steps = _get(servers[name], "ramp.steps") or []
+        steps = sorted(steps, key=lambda s: s["offered"])
+        axis.plot(
+            [s["offered"] for s in steps],
+            [s["latencyMs"]["p99"] or 0 for s in steps],
+            marker="o",
+            color=colors.get(name),
+            label=servers[name]["label"],
+        )
+    axis.axhline(50, color="grey", linestyle="--", linewidth=1)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("offered keystrokes/s (rooms of 5)")
+    axis.set_ylabel("p99 fan-out (ms, log)")
+    axis.set_title("ramp (dashed: 50 ms)")
+
+    for axis, (path_, title) in zip(
+        axes[1][1:],
+        (("idle.kibPerIdlePeer", "memory per idle peer (KiB)"), ("cold.coldSyncMs", "cold load of the big room (ms)")),
+    ):
+        values = [_get(servers[name], path_) or 0 for name in names]
+        axis.bar(range(len(names)), values, color=[colors.get(n) for n in names])
+        axis.set_xticks(range(len(names)))
+        axis.set_xticklabels(names)
+        axis.set_title(title)
+        for x, value in enumerate(values):
+            axis.annotate(_format(value), (x, value), ha="center", va="bottom")
+
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)

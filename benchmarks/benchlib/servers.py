@@ -1,0 +1,198 @@
+"""The three servers under test, each started on loopback as its users would run it.
+
+- ours: the `codecompanion` standalone room server, persisting every update to SQLite;
+- pycrdt-websocket: the engine of JupyterLab's real-time collaboration, as ASGI on uvicorn;
+- the y-websocket reference server (`@y/websocket-server`), in memory, the bar to clear.
+
+Each hands out WebSocket URLs for fresh rooms, and reports the CPU time and resident
+memory of its process, read from /proc by psutil.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import psutil
+from pycrdt import Doc, Text
+
+BENCHMARKS = Path(__file__).resolve().parent.parent
+NODE_MODULES = BENCHMARKS / "node_modules"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on port {port} within {timeout} s")
+
+
+class Server:
+    """A server process under test; subclasses say how to start it and name its rooms."""
+
+    name = ""
+    label = ""
+    persists = False
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.log_path = workdir / f"{self.name}.log"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        args, env = self.command()
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            args,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.process)
+        self.ps = psutil.Process(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+        self.log.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def cpu_seconds(self) -> float:
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def rss(self) -> int:
+        return self.ps.memory_info().rss
+
+    def new_rooms(self, count: int) -> list[str]:
+        """WebSocket URLs of `count` fresh, empty rooms."""
+        return [self.room_url(f"bench-{uuid.uuid4().hex[:12]}") for _ in range(count)]
+
+    def room_url(self, room_name: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/{room_name}"
+
+    def stored_text_hashes(self, room_urls: list[str]) -> list[str] | None:
+        """SHA-256 of each room's text as stored on disk (None: this server stores nothing)."""
+        return None
+
+
+class Ours(Server):
+    name = "ours"
+    label = "Code Companion (SQLite)"
+    persists = True
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        script = Path(sys.executable).with_name("codecompanion")
+        launcher = [str(script)] if script.exists() else [shutil.which("codecompanion") or "codecompanion"]
+        return [
+            *launcher,
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            f"--db={self.workdir / 'ours.db'}",
+            # The runner creates hundreds of rooms from one address in a minute.
+            "--CodeCompanionApp.rooms_per_minute_per_address=0",
+            "--ServerApp.log_level=WARN",
+        ], {}
+
+    def new_rooms(self, count: int) -> list[str]:
+        urls = []
+        for _ in range(count):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.port}/codecompanion/api/rooms",
+                data=json.dumps({"name": "bench", "programmingLanguage": "python"}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                room = json.load(response)
+            key = room["links"]["edit"].split("?key=", 1)[1]
+            urls.append(
+                f"ws://127.0.0.1:{self.port}/codecompanion/ws/{room['roomId']}?key={key}"
+            )
+        return urls
+
+    def stored_text_hashes(self, room_urls: list[str]) -> list[str] | None:
+        database = self.workdir / "ours.db"
+        hashes = []
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+            for url in room_urls:
+                room_id = url.split("/codecompanion/ws/", 1)[1].split("?", 1)[0]
+                doc = Doc()
+                text = doc.get("code", type=Text)
+                query = "SELECT data FROM updates WHERE room_id = ? ORDER BY id"
+                for (update,) in conn.execute(query, (room_id,)):
+                    doc.apply_update(update)
+                hashes.append(hashlib.sha256(str(text).encode()).hexdigest())
+        return hashes
+
+
+class PycrdtWebsocket(Server):
+    name = "pycrdt-websocket"
+    label = "pycrdt-websocket (uvicorn)"
+
+    def __init__(self, workdir: Path, persist: bool = False) -> None:
+        super().__init__(workdir)
+        self.persists = persist
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        script = BENCHMARKS / "servers" / "pycrdt_websocket_server.py"
+        args = [sys.executable, str(script), "--port", str(self.port)]
+        if self.persists:
+            args += ["--store", str(self.workdir / "pycrdt-websocket.db")]
+        return args, {}
+
+
+class YWebsocketServer(Server):
+    name = "y-websocket"
+    label = "y-websocket server (Node)"
+
+    def __init__(self, workdir: Path, persist: bool = False) -> None:
+        super().__init__(workdir)
+        self.persists = persist
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        script = NODE_MODULES / "@y" / "websocket-server" / "src" / "server.js"
+        env = {"HOST": "127.0.0.1", "PORT": str(self.port)}
+        if self.persists:
+            env["YPERSISTENCE"] = str(self.workdir / "y-websocket-leveldb")
+        return ["node", str(script)], env
+
+
+SERVERS = {cls.name: cls for cls in (Ours, PycrdtWebsocket, YWebsocketServer)}

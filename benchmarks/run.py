@@ -1,0 +1,129 @@
+"""Benchmark Code Companion's room server side by side with the two anchors.
+
+    python benchmarks/run.py            # the full run (about 25 minutes)
+    python benchmarks/run.py --smoke    # seconds per workload: proves it all works (CI)
+
+Each server runs alone on loopback while the Node load generator drives it; the
+results go to JSON, a PNG chart and a Markdown summary (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchlib import report, workloads
+from benchlib.servers import SERVERS, Server
+from benchlib.workloads import FULL, SMOKE, Scale
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WORKLOADS = ("idle", "pair", "classroom", "busy", "ramp", "cold")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def bench_server(name: str, scale: Scale, chosen: tuple[str, ...], workdir: Path) -> dict[str, Any]:
+    """Every chosen workload against one server, started fresh (and restarted for cold load)."""
+    server: Server = SERVERS[name](workdir)
+    results: dict[str, Any] = {"label": server.label}
+    server.start()
+    try:
+        if "idle" in chosen:
+            log(f"{name}: idle peers")
+            results["idle"] = workloads.idle(server, scale.idle_rooms, scale.idle_peers_per_room)
+        for workload in ("pair", "classroom", "busy"):
+            if workload in chosen:
+                log(f"{name}: {workload}")
+                shape = getattr(scale, workload)
+                results[workload] = workloads.typing(server, shape, scale.duration, scale.warmup)
+        if "ramp" in chosen:
+            log(f"{name}: ramp")
+            results["ramp"] = workloads.ramp(server, scale, log)
+    finally:
+        server.stop()
+    if "cold" in chosen:
+        log(f"{name}: cold load")
+        # The anchors keep rooms in memory by default; for a cold load they need their store.
+        persistent = SERVERS[name](workdir / "cold", persist=True) if name != "ours" else server
+        persistent.workdir.mkdir(exist_ok=True)
+        persistent.start()
+        try:
+            results["cold"] = workloads.cold_load(persistent, scale.cold_edits, scale.cold_writers)
+        finally:
+            persistent.stop()
+    return results
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    def version(name: str) -> str:
+        try:
+            return installed(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    package = json.loads((Path(__file__).parent / "package-lock.json").read_text())["packages"]
+    return {
+        "python": platform.python_version(),
+        "node": node,
+        "codecompanion_ext": version("codecompanion_ext"),
+        "pycrdt": version("pycrdt"),
+        "pycrdt-websocket": version("pycrdt-websocket"),
+        "uvicorn": version("uvicorn"),
+        "@y/websocket-server": package["node_modules/@y/websocket-server"]["version"],
+        "yjs": package["node_modules/yjs"]["version"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run (CI)")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
+    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    args = parser.parse_args()
+    scale = SMOKE if args.smoke else FULL
+    out = args.out or (Path(tempfile.mkdtemp(prefix="cc-bench-")) if args.smoke else RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = tuple(args.workloads.split(","))
+    results: dict[str, Any] = {
+        "run": "smoke" if args.smoke else "full",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "memoryGiB": round(psutil.virtual_memory().total / 2**30, 1),
+            "platform": platform.platform(),
+        },
+        "versions": versions(),
+        "scale": {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in scale.__dict__.items()},
+        "servers": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="cc-bench-work-") as work:
+        for name in args.servers.split(","):
+            workdir = Path(work) / name
+            workdir.mkdir()
+            results["servers"][name] = bench_server(name, scale, chosen, workdir)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    report.chart(results, out / "results.png")
+    summary = report.summary(results)
+    (out / "summary.md").write_text(summary)
+    print(summary)
+    log(f"results in {out}")
+
+
+if __name__ == "__main__":
+    main()
