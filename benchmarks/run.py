@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-
 from benchlib import report, workloads
-from benchlib.servers import SERVERS, Server
+from benchlib.servers import SERVERS, Ours, Server
 from benchlib.workloads import FULL, SMOKE, Scale
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -95,7 +94,11 @@ def main() -> None:
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
     parser.add_argument("--out", type=Path, default=None, help="results directory")
+    parser.add_argument(
+        "--ours-arg", action="append", default=[], help="extra option for our server (repeatable)"
+    )
     args = parser.parse_args()
+    Ours.extra_args = tuple(args.ours_arg)
     scale = SMOKE if args.smoke else FULL
     out = args.out or (Path(tempfile.mkdtemp(prefix="cc-bench-")) if args.smoke else RESULTS)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,7 +112,9 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "versions": versions(),
-        "scale": {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in scale.__dict__.items()},
+        "scale": {
+            k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in scale.__dict__.items()
+        },
         "servers": {},
     }
     with tempfile.TemporaryDirectory(prefix="cc-bench-work-") as work:

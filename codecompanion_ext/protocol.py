@@ -95,6 +95,23 @@ def parse_message(data: bytes) -> Message:
     raise ProtocolError(f"unsupported message type {kind}")
 
 
+def awareness_clocks(payload: bytes) -> list[tuple[int, int, bool]]:
+    """(client id, clock, leaving) of each entry, states left undecoded.
+
+    Enough to recognise an echo: y-websocket clients send back every awareness change
+    they receive, so most awareness messages a room gets carry nothing new.
+    """
+    decoder = Decoder(payload)
+    count = _read_uint(decoder, "awareness entry count")
+    clocks = []
+    for _ in range(count):
+        client_id = _read_uint(decoder, "awareness client id")
+        clock = _read_uint(decoder, "awareness clock")
+        clocks.append((client_id, clock, _read_bytes(decoder, "awareness state") == b"null"))
+    _expect_end(decoder, "awareness update")
+    return clocks
+
+
 def parse_awareness_update(payload: bytes, max_state_size: int) -> list[AwarenessEntry]:
     """Read every entry of an awareness update, refusing anything malformed or oversized."""
     decoder = Decoder(payload)

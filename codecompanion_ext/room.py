@@ -30,7 +30,14 @@ from pycrdt import (
     handle_sync_message,
 )
 
-from .protocol import MessageType, ProtocolError, parse_awareness_update, parse_message
+from .commits import GroupCommit
+from .protocol import (
+    MessageType,
+    ProtocolError,
+    awareness_clocks,
+    parse_awareness_update,
+    parse_message,
+)
 from .store import RoomStore
 from .validation import is_language
 
@@ -86,9 +93,11 @@ class Room:
         max_awareness_state: int,
         log: logging.Logger,
         max_document_size: int = 64 * 1024 * 1024,
+        commits: GroupCommit | None = None,
     ) -> None:
         self.room_id = room_id
         self.store = store
+        self.commits = commits or GroupCommit(store)
         self.compact_after = compact_after
         self.max_awareness_state = max_awareness_state
         self.max_document_size = max_document_size
@@ -180,6 +189,7 @@ class Room:
             peer.send(create_awareness_message(states))
 
     def _answer_sync_step1(self, peer: Peer, step1: bytes) -> None:
+        self.commits.flush()  # the answer may carry any applied update: commit them first
         try:
             reply = handle_sync_message(step1, self.doc)
         except ValueError:
@@ -211,8 +221,17 @@ class Room:
 
     def _commit(self, update: bytes, message: bytes, sender: Peer | None) -> None:
         """Persist an applied update, then relay it; on a storage failure relay nothing."""
+        self.commits.submit(
+            self.room_id,
+            update,
+            lambda: self._committed(update, message, sender),
+            self._storage_failed,
+        )
+
+    def _committed(self, update: bytes, message: bytes, sender: Peer | None) -> None:
+        if self.failed:
+            return
         try:
-            self.store.append_update(self.room_id, update)
             self.history_rows += 1
             self.stored_bytes += len(update)
             if self._meta_changed:
@@ -221,11 +240,15 @@ class Room:
             if self.history_rows > self.compact_after:
                 self.compact()
         except sqlite3.Error as e:
-            self._fail(f"cannot save room {self.room_id}: {e}")
+            self._storage_failed(e)
             return
         for peer in list(self.peers):
             if peer is not sender:
                 peer.send(message)
+
+    def _storage_failed(self, error: sqlite3.Error) -> None:
+        if not self.failed:
+            self._fail(f"cannot save room {self.room_id}: {error}")
 
     def _fail(self, why: str) -> None:
         """Drop this in-memory copy: clients keep their edits and resend them on reconnect."""
@@ -254,9 +277,11 @@ class Room:
             self.doc.unobserve(subscription)
         for update in updates:
             self._commit(update, create_update_message(update), sender=None)
+        self.commits.flush()  # the REST request that asked for it answers once it is saved
 
     def compact(self) -> None:
         """Replace the stored history by one update holding the same state."""
+        self.commits.flush()
         snapshot = self.doc.get_update()
         self.store.replace_updates(self.room_id, snapshot)
         self.history_rows = 1
@@ -290,7 +315,20 @@ class Room:
         changed, self._awareness_changes = self._awareness_changes, []
         return changed
 
+    def _is_echo(self, payload: bytes) -> bool:
+        """True if every entry is one the server already holds (pycrdt would ignore it)."""
+        meta = self.awareness.meta
+        for client_id, clock, leaving in awareness_clocks(payload):
+            known = meta.get(client_id)
+            if known is None or clock > known["clock"]:
+                return False
+            if clock == known["clock"] and leaving and client_id in self.awareness.states:
+                return False
+        return True
+
     def _receive_awareness(self, peer: Peer, payload: bytes, data: bytes) -> None:
+        if self._is_echo(payload):
+            return
         entries = parse_awareness_update(payload, self.max_awareness_state)
         for entry in entries:
             owner = self._owners.get(entry.client_id)

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from pycrdt import Array, Doc, Map
 
+from .commits import GroupCommit
 from .keys import KeyKind, KeyMaker, matches
 from .room import CLOSE_GOING_AWAY, Peer, Room
 from .store import RoomRecord, RoomStore
@@ -79,6 +80,7 @@ class RoomManager:
         self.max_document_size = max_document_size
         self.max_rooms = max_rooms
         self.live: dict[str, Room] = {}
+        self.commits = GroupCommit(store)
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- records ----------------------------------------------------------------------
@@ -116,6 +118,7 @@ class RoomManager:
     def export(self, room_id: str) -> tuple[RoomRecord, bytes, str]:
         """The room's record, its whole Yjs state and its code."""
         room = self._open(room_id)
+        self.commits.flush()
         return self.get(room_id), room.doc.get_update(), room.text
 
     def import_room(
@@ -128,7 +131,9 @@ class RoomManager:
         return self.get(record.room_id)
 
     def content(self, room_id: str) -> str:
-        return self._open(room_id).text
+        room = self._open(room_id)
+        self.commits.flush()  # show only what is saved
+        return room.text
 
     def delete(self, room_id: str) -> None:
         self._require(room_id)
@@ -216,6 +221,7 @@ class RoomManager:
             max_awareness_state=self.max_awareness_state,
             max_document_size=self.max_document_size,
             log=self.log,
+            commits=self.commits,
         )
         if room.history_rows > 1:
             room.compact()
@@ -254,6 +260,7 @@ class RoomManager:
 
     def shutdown(self) -> None:
         """Disconnect everyone and leave every room compacted on disk."""
+        self.commits.flush()
         for room in list(self.live.values()):
             room.close(CLOSE_GOING_AWAY, "the server is shutting down")
             self._unload(room)

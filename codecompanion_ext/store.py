@@ -224,6 +224,14 @@ class RoomStore:
         """Durably record one Yjs update (committed when this returns)."""
         self._conn.execute("INSERT INTO updates (room_id, data) VALUES (?, ?)", (room_id, update))
 
+    def append_updates(self, updates: list[tuple[str, bytes]]) -> None:
+        """Durably record (room id, update) pairs in one transaction: one commit for all."""
+        if len(updates) == 1:
+            self.append_update(*updates[0])
+            return
+        with self.transaction():
+            self._conn.executemany("INSERT INTO updates (room_id, data) VALUES (?, ?)", updates)
+
     def load_updates(self, room_id: str) -> list[bytes]:
         rows = self._conn.execute(
             "SELECT data FROM updates WHERE room_id = ? ORDER BY id", (room_id,)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -94,15 +95,25 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
         except RoomFull as e:
             self.close(CLOSE_ROOM_FULL, _close_reason(str(e)))
 
-    async def on_message(self, message: str | bytes) -> None:
-        """Tornado awaits this before reading the next frame: a wait here throttles only
-        this connection, and a sender that keeps flooding is cut off."""
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        """Handle a frame at once; over the rate limit, return a wait for Tornado to await
+        before it reads this connection's next frame. So a wait throttles only this
+        connection, a sender that keeps flooding is cut off, and the common case costs
+        no task."""
         wait = self.rate.take()
         if wait is None:
             self._reject(CLOSE_POLICY_VIOLATION, "too many messages: slow down and reconnect")
-            return
+            return None
         if wait:
-            await asyncio.sleep(wait)
+            return self._handle_later(wait, message)
+        self._handle(message)
+        return None
+
+    async def _handle_later(self, wait: float, message: str | bytes) -> None:
+        await asyncio.sleep(wait)
+        self._handle(message)
+
+    def _handle(self, message: str | bytes) -> None:
         room = self.room
         if room is None:
             return

@@ -100,7 +100,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     figure, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     figure.suptitle(f"Yjs room servers side by side ({results['run']} run, {results['date']})")
 
-    for axis, workload in zip(axes[0], ("pair", "classroom", "busy")):
+    for axis, workload in zip(axes[0], ("pair", "classroom", "busy"), strict=True):
         width = 0.8 / max(1, len(names))
         for i, name in enumerate(names):
             latency = _get(servers[name], f"{workload}.latencyMs") or {}
@@ -109,7 +109,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
             axis.bar(xs, values, width, label=servers[name]["label"], color=colors.get(name))
         axis.set_xticks([x + width * (len(names) - 1) / 2 for x in range(4)])
         axis.set_xticklabels(["p50", "p95", "p99", "max"])
-        axis.set_yscale("log")
+        if axis.has_data():
+            axis.set_yscale("log")
         axis.set_ylabel("fan-out latency (ms, log)")
         axis.set_title(workload)
     axes[0][0].legend(fontsize=8)
@@ -125,16 +126,21 @@ def chart(results: dict[str, Any], path: Path) -> None:
             color=colors.get(name),
             label=servers[name]["label"],
         )
+    if axis.has_data():
+        axis.set_xscale("log")
+        axis.set_yscale("log")
     axis.axhline(50, color="grey", linestyle="--", linewidth=1)
-    axis.set_xscale("log")
-    axis.set_yscale("log")
     axis.set_xlabel("offered keystrokes/s (rooms of 5)")
     axis.set_ylabel("p99 fan-out (ms, log)")
     axis.set_title("ramp (dashed: 50 ms)")
 
     for axis, (path_, title) in zip(
         axes[1][1:],
-        (("idle.kibPerIdlePeer", "memory per idle peer (KiB)"), ("cold.coldSyncMs", "cold load of the big room (ms)")),
+        (
+            ("idle.kibPerIdlePeer", "memory per idle peer (KiB)"),
+            ("cold.coldSyncMs", "cold load of the big room (ms)"),
+        ),
+        strict=True,
     ):
         values = [_get(servers[name], path_) or 0 for name in names]
         axis.bar(range(len(names)), values, color=[colors.get(n) for n in names])

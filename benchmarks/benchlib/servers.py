@@ -117,18 +117,22 @@ class Ours(Server):
     name = "ours"
     label = "Code Companion (SQLite)"
     persists = True
+    extra_args: tuple[str, ...] = ()  # e.g. --CodeCompanionApp.synchronous=FULL
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         script = Path(sys.executable).with_name("codecompanion")
-        launcher = [str(script)] if script.exists() else [shutil.which("codecompanion") or "codecompanion"]
+        launcher = (
+            [str(script)] if script.exists() else [shutil.which("codecompanion") or "codecompanion"]
+        )
         return [
-            *launcher,
+            launcher or "codecompanion",
             "--ip=127.0.0.1",
             f"--port={self.port}",
             f"--db={self.workdir / 'ours.db'}",
             # The runner creates hundreds of rooms from one address in a minute.
             "--CodeCompanionApp.rooms_per_minute_per_address=0",
             "--ServerApp.log_level=WARN",
+            *self.extra_args,
         ], {}
 
     def new_rooms(self, count: int) -> list[str]:
@@ -143,9 +147,7 @@ class Ours(Server):
             with urllib.request.urlopen(request, timeout=30) as response:
                 room = json.load(response)
             key = room["links"]["edit"].split("?key=", 1)[1]
-            urls.append(
-                f"ws://127.0.0.1:{self.port}/codecompanion/ws/{room['roomId']}?key={key}"
-            )
+            urls.append(f"ws://127.0.0.1:{self.port}/codecompanion/ws/{room['roomId']}?key={key}")
         return urls
 
     def stored_text_hashes(self, room_urls: list[str]) -> list[str] | None:
