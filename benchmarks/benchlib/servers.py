@@ -121,9 +121,7 @@ class Ours(Server):
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         script = Path(sys.executable).with_name("codecompanion")
-        launcher = (
-            [str(script)] if script.exists() else [shutil.which("codecompanion") or "codecompanion"]
-        )
+        launcher = str(script) if script.exists() else shutil.which("codecompanion")
         return [
             launcher or "codecompanion",
             "--ip=127.0.0.1",

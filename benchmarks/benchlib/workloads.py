@@ -271,6 +271,7 @@ def cold_load(server: Server, edits: int, writers: int) -> dict[str, Any]:
     settle(server)
     (url,) = server.new_rooms(1)
     seeded = run_loadgen({"mode": "seed", "room": url, "edits": edits, "writers": writers}, server)
+    settle(server)  # a store that writes in the background has finished
     server.restart()
     cold = run_loadgen({"mode": "join", "room": url, "textHash": seeded["textHash"]}, server)
     warm = run_loadgen({"mode": "join", "room": url, "textHash": seeded["textHash"]}, server)

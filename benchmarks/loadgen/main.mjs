@@ -86,13 +86,16 @@ const typeWorkload = async (config) => {
   const behind = []
   await Promise.all(typists.map((peer) => new Promise((resolve) => {
     let next = start + Math.random() * interval
+    // Each typist types at its own cursor, as people do (not at random places).
+    let cursor = Math.floor(Math.random() * (peer.text.length + 1))
     const type = () => {
       const now = performance.now()
       while (next <= now && next < end) {
         behind.push(now - next)
         const clock = Y.getState(peer.doc.store, peer.doc.clientID)
         fanOut.sent(peer.doc.clientID, clock)
-        peer.text.insert(Math.floor(Math.random() * (peer.text.length + 1)), String.fromCharCode(97 + clock % 26))
+        cursor = Math.min(cursor, peer.text.length)
+        peer.text.insert(cursor++, String.fromCharCode(97 + clock % 26))
         keystrokes++
         next += interval
       }
