@@ -122,6 +122,7 @@ def main() -> None:
             workdir = Path(work) / name
             workdir.mkdir()
             results["servers"][name] = bench_server(name, scale, chosen, workdir)
+            (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     report.chart(results, out / "results.png")
     summary = report.summary(results)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from .servers import BENCHMARKS, Server
 
 LOADGEN = BENCHMARKS / "loadgen" / "main.mjs"
 P99_TARGET_MS = 50.0
+LOADGEN_TIMEOUT = 900  # seconds: a stuck run fails instead of hanging the benchmark
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ def run_loadgen(config: dict[str, Any], server: Server, on_event: Any = None) ->
     )
     result = None
     assert process.stdout is not None
+    watchdog = threading.Timer(LOADGEN_TIMEOUT, process.kill)
+    watchdog.start()
     for line in process.stdout:
         event = json.loads(line)
         if event["event"] == "result":
@@ -110,6 +114,7 @@ def run_loadgen(config: dict[str, Any], server: Server, on_event: Any = None) ->
         elif on_event is not None:
             on_event(event, process)
     process.wait()
+    watchdog.cancel()
     Path(f.name).unlink()
     if process.returncode != 0 or result is None:
         raise LoadgenError(f"load generator failed ({process.returncode}) against {server.name}")
@@ -270,13 +275,26 @@ def cold_load(server: Server, edits: int, writers: int) -> dict[str, Any]:
     """Time for a newcomer to sync a room of `edits` stored edits, right after a restart."""
     settle(server)
     (url,) = server.new_rooms(1)
-    seeded = run_loadgen({"mode": "seed", "room": url, "edits": edits, "writers": writers}, server)
+    seeded = run_loadgen(
+        {
+            "mode": "seed",
+            "room": url,
+            "edits": edits,
+            "writers": writers,
+            "editsPerMessage": 10,
+            "messagesPerSecond": 150,
+        },
+        server,
+    )
     settle(server)  # a store that writes in the background has finished
     server.restart()
-    cold = run_loadgen({"mode": "join", "room": url, "textHash": seeded["textHash"]}, server)
-    warm = run_loadgen({"mode": "join", "room": url, "textHash": seeded["textHash"]}, server)
+    expected = {"mode": "join", "room": url, "textHash": seeded["textHash"]}
+    expected["textLength"] = seeded["textLength"]
+    cold = run_loadgen(expected, server)
+    warm = run_loadgen(expected, server)
     return {
         "edits": seeded["edits"],
+        "messages": seeded["messages"],
         "textLength": seeded["textLength"],
         "seedSeconds": round(seeded["seconds"], 2),
         "coldSyncMs": round(cold["syncedMs"], 1),

@@ -73,7 +73,10 @@ export class Peer {
   /** Resolves when the server has answered a fresh sync step 1: it has handled all we sent before. */
   roundTrip () {
     this.synced = false
-    const done = new Promise((resolve) => this._onSynced.push(resolve))
+    const done = new Promise((resolve, reject) => {
+      this._onSynced.push(resolve)
+      this.ws.once('close', (code, reason) => reject(new Error(`closed by the server: ${code} ${reason}`)))
+    })
     this.send(encodeSync((e) => syncProtocol.writeSyncStep1(e, this.doc)))
     return done
   }

@@ -6,8 +6,8 @@ the same y-websocket clients as Code Companion:
 
     python pycrdt_websocket_server.py --port 1234 [--host 127.0.0.1] [--store rooms.db]
 
-A client of ws://HOST:PORT/NAME joins the room "/NAME" (pycrdt-websocket names a room by the
-whole URL path), created on first use and kept in memory while the server runs. With --store,
+A client of ws://HOST:PORT/NAME?QUERY joins the room "/NAME" (pycrdt-websocket names a room by
+the whole URL path), created on first use and kept in memory while the server runs. With --store,
 every update of every room is also appended to one SQLite file (pycrdt's SQLiteYStore, as
 jupyter-collaboration does), and a room opened again after a restart starts from the stored
 document. "ready" is printed once the port listens; SIGTERM shuts down gracefully, after the
@@ -47,13 +47,29 @@ class RoomServer(WebsocketServer):
         self.db_path = db_path
         self.stores: list[SQLiteYStore] = []
 
+    def new_store(self, name: str) -> SQLiteYStore:
+        assert self.db_path is not None
+        store = SQLiteYStore(path=name, log=self.log)
+        store.db_path = self.db_path
+        return store
+
+    async def __aenter__(self) -> RoomServer:
+        if self.db_path is not None:
+            # Open the database once first: the stores of rooms opened at once on a new file
+            # would all create its tables ("table yupdates already exists").
+            store = self.new_store("")
+            async with store:
+                assert store.db_initialized is not None
+                await store.db_initialized.wait()
+        await super().__aenter__()
+        return self
+
     async def get_room(self, name: str) -> YRoom:
         room = self.rooms.get(name)
         if room is None:
             store = None
             if self.db_path is not None:
-                store = SQLiteYStore(path=name, log=self.log)
-                store.db_path = self.db_path
+                store = self.new_store(name)
                 self.stores.append(store)
             # YRoom writes updates to its ystore but never reads it: apply the stored updates
             # while the room is not "ready" (not observed), so that they are not stored again.
@@ -71,7 +87,8 @@ class RoomServer(WebsocketServer):
         return room
 
     async def stop(self) -> None:
-        # YRoom writes each update in a task of its own, queued on the store's lock.
+        # First let the stores write the updates queued: YRoom writes each update in a task of
+        # its own, which waits on the store's lock.
         idle_checks = 0
         while self.stores and idle_checks < 2:
             await anyio.sleep(0.05)
@@ -131,6 +148,7 @@ def main() -> None:
         host=args.host,
         port=args.port,
         lifespan="on",
+        loop="asyncio",  # as jupyter_server (tornado), even where uvloop is installed
         log_level="warning",
         access_log=False,
         ws_max_size=1024**3,  # as jupyter-collaboration
