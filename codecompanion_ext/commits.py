@@ -24,6 +24,7 @@ class GroupCommit:
     def __init__(self, store: RoomStore) -> None:
         self.store = store
         self._pending: list[tuple[str, bytes, Committed, Failed]] = []
+        self._after: list[Committed] = []
         self._scheduled = False
 
     def submit(self, room_id: str, update: bytes, committed: Committed, failed: Failed) -> None:
@@ -36,6 +37,10 @@ class GroupCommit:
             self._scheduled = True
         except RuntimeError:  # no event loop (a script or a test): write now
             self.flush()
+
+    def after(self, callback: Committed) -> None:
+        """Call `callback` once this batch is committed and each update's callback has run."""
+        self._after.append(callback)
 
     def flush(self) -> None:
         """Write everything pending now (before anything that reads the documents' state)."""
@@ -51,3 +56,6 @@ class GroupCommit:
             return
         for _, _, committed, _ in pending:
             committed()
+        after, self._after = self._after, []
+        for callback in after:
+            callback()

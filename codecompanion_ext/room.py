@@ -10,6 +10,7 @@ traffic by the room size.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from pycrdt import (
     create_sync_message,
     create_update_message,
     handle_sync_message,
+    merge_updates,
 )
 
 from .commits import GroupCommit
@@ -122,6 +124,8 @@ class Room:
         # Each connection and what it may do, and which awareness client speaks through which.
         self.peers: dict[Peer, PeerState] = {}
         self._owners: dict[int, Peer] = {}
+        self._outbox: list[tuple[bytes, bytes, Peer | None]] = []  # committed, not yet relayed
+        self._awareness_outbox: list[tuple[list[int], Peer | None, bytes | None]] = []
 
     # -- reading ---------------------------------------------------------------
 
@@ -242,6 +246,23 @@ class Room:
         except sqlite3.Error as e:
             self._storage_failed(e)
             return
+        self._outbox.append((update, message, sender))
+        if len(self._outbox) == 1:
+            self.commits.after(self._relay_outbox)
+
+    def _relay_outbox(self) -> None:
+        """Relay what a batch committed: one update as the bytes received; several merged
+        into one message, so each peer gets one frame per batch however busy the room."""
+        outbox, self._outbox = self._outbox, []
+        if not outbox or self.failed:
+            return
+        if len(outbox) == 1:
+            _, message, sender = outbox[0]
+        else:
+            message = create_update_message(merge_updates(*(update for update, _, _ in outbox)))
+            senders = {sender for _, _, sender in outbox}
+            # A peer gets its own edits back only inside a merge with others' (Yjs skips them).
+            sender = senders.pop() if len(senders) == 1 else None
         for peer in list(self.peers):
             if peer is not sender:
                 peer.send(message)
@@ -365,8 +386,27 @@ class Room:
             self.peers[peer].client_ids.add(client_id)
 
     def _relay_awareness(self, changed: list[int], sender: Peer, data: bytes | None = None) -> None:
+        """Relay presence changes at the end of this loop iteration, all of them together:
+        when a whole class renews its presence at once, each peer gets one message."""
         if not changed:
             return
+        self._awareness_outbox.append((changed, sender, data))
+        if len(self._awareness_outbox) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self._send_awareness)
+            except RuntimeError:  # no event loop (a script or a test): send now
+                self._send_awareness()
+
+    def _send_awareness(self) -> None:
+        outbox, self._awareness_outbox = self._awareness_outbox, []
+        if not outbox:
+            return
+        changed, sender, data = outbox[0]
+        if len(outbox) > 1:
+            changed = list(dict.fromkeys(c for entry in outbox for c in entry[0]))
+            senders = {entry[1] for entry in outbox}
+            sender = senders.pop() if len(senders) == 1 else None
+            data = None
         if data is None:
             data = create_awareness_message(self.awareness.encode_awareness_update(changed))
         for peer in list(self.peers):

@@ -56,7 +56,7 @@ class Server:
     label = ""
     persists = False
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, persist: bool = False) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -169,7 +169,7 @@ class PycrdtWebsocket(Server):
 
     def __init__(self, workdir: Path, persist: bool = False) -> None:
         super().__init__(workdir)
-        self.persists = persist
+        self.persists = persist  # SQLiteYStore
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         script = BENCHMARKS / "servers" / "pycrdt_websocket_server.py"
@@ -185,7 +185,7 @@ class YWebsocketServer(Server):
 
     def __init__(self, workdir: Path, persist: bool = False) -> None:
         super().__init__(workdir)
-        self.persists = persist
+        self.persists = persist  # YPERSISTENCE (LevelDB)
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         script = NODE_MODULES / "@y" / "websocket-server" / "src" / "server.js"
