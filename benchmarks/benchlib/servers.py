@@ -83,7 +83,7 @@ class Server:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(20)
+            self.process.wait(120)  # a store may still be writing a backlog
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

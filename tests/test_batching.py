@@ -1,0 +1,109 @@
+"""Batching on the hot path keeps the promises: committed before relayed, nothing lost.
+
+Updates that arrive in one event-loop iteration share one transaction and reach each
+peer as one message; presence changes of one iteration reach each peer as one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pycrdt import (
+    Awareness,
+    Doc,
+    Text,
+    create_awareness_message,
+    create_update_message,
+)
+
+from codecompanion_ext.keys import KeyMaker
+from codecompanion_ext.protocol import parse_message
+from codecompanion_ext.rooms import RoomManager
+from codecompanion_ext.store import RoomStore
+
+
+class RecordingPeer:
+    """A connection that records what it is sent, and how many rows were stored by then."""
+
+    def __init__(self, store: RoomStore, room_id: str) -> None:
+        self.store = store
+        self.room_id = room_id
+        self.received: list[tuple[bytes, int]] = []
+
+    def send(self, message: bytes) -> None:
+        self.received.append((message, self.store.count_updates(self.room_id)))
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        pass
+
+
+def typed(text: str, client_id: int) -> bytes:
+    doc = Doc(client_id=client_id)
+    doc.get("code", type=Text).insert(0, text)
+    return doc.get_update()
+
+
+async def next_iteration() -> None:
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+def setup(tmp_path):
+    store = RoomStore(tmp_path / "rooms.db")
+    manager = RoomManager(store, KeyMaker(b"k" * 32), log=logging.getLogger("test"))
+    record = manager.create("Ana", "python")
+    peers = [RecordingPeer(store, record.room_id) for _ in range(3)]
+    room = None
+    for peer in peers:
+        room = manager.connect(record.room_id, peer, can_edit=True, via_key=False)
+        peer.received.clear()  # the greeting
+    return store, room, peers
+
+
+async def test_updates_of_one_iteration_are_committed_together_then_relayed_as_one(tmp_path):
+    store, room, (ana, bob, eve) = setup(tmp_path)
+    rows_before = store.count_updates(room.room_id)
+    room.receive(ana, create_update_message(typed("ana", 101)))
+    room.receive(bob, create_update_message(typed("bob", 202)))
+    assert eve.received == []  # nothing relayed before it is committed
+    await next_iteration()
+
+    assert store.count_updates(room.room_id) == rows_before + 2
+    for peer in (ana, bob, eve):
+        assert len(peer.received) == 1, "one message per peer for the whole batch"
+        message, rows_when_sent = peer.received[0]
+        assert rows_when_sent == rows_before + 2, "relayed only after the commit"
+        doc = Doc()
+        doc.apply_update(parse_message(message).payload)
+        assert sorted(str(doc.get("code", type=Text))[i : i + 3] for i in (0, 3)) == [
+            "ana",
+            "bob",
+        ]
+
+
+async def test_a_lone_update_is_relayed_as_received_and_not_echoed(tmp_path):
+    _, room, (ana, bob, eve) = setup(tmp_path)
+    message = create_update_message(typed("solo", 303))
+    room.receive(ana, message)
+    await next_iteration()
+    assert ana.received == []
+    assert [m for m, _ in bob.received] == [message] == [m for m, _ in eve.received]
+
+
+async def test_presence_changes_of_one_iteration_reach_each_peer_as_one_message(tmp_path):
+    _, room, (ana, bob, eve) = setup(tmp_path)
+    for peer, client_id, name in ((ana, 101, "Ana"), (bob, 202, "Bob")):
+        awareness = Awareness(Doc(client_id=client_id))
+        awareness.set_local_state({"user": {"name": name, "color": "#30bced"}})
+        update = awareness.encode_awareness_update([client_id])
+        room.receive(peer, create_awareness_message(update))
+    await next_iteration()
+
+    assert len(eve.received) == 1
+    seen = Awareness(Doc())
+    seen.apply_awareness_update(parse_message(eve.received[0][0]).payload, "test")
+    names = {s["user"]["name"] for c, s in seen.states.items() if c != seen.client_id}
+    assert names == {"Ana", "Bob"}
+    # Each sender still hears the other's presence.
+    assert len(ana.received) == 1 and len(bob.received) == 1
