@@ -10,6 +10,8 @@ results go to JSON, a PNG chart and a Markdown summary (see benchmarks/README.md
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import json
 import platform
 import subprocess
@@ -21,7 +23,7 @@ from typing import Any
 
 import psutil
 from benchlib import report, workloads
-from benchlib.servers import SERVERS, Ours
+from benchlib.servers import SERVERS, Ours, Server
 from benchlib.workloads import FULL, SMOKE, Scale
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -44,18 +46,32 @@ def bench_server(name: str, scale: Scale, chosen: tuple[str, ...], workdir: Path
         "pair": lambda s: workloads.typing(s, scale.pair, scale.duration, scale.warmup),
         "classroom": lambda s: workloads.typing(s, scale.classroom, scale.duration, scale.warmup),
         "busy": lambda s: workloads.typing(s, scale.busy, scale.duration, scale.warmup),
-        "ramp": lambda s: workloads.ramp(s, scale, log),
         "cold": lambda s: workloads.cold_load(s, scale.cold_edits, scale.cold_writers),
     }
+    places = itertools.count()
+
+    def fresh_server(persist: bool = False) -> Server:
+        place = workdir / str(next(places))
+        place.mkdir()
+        server = SERVERS[name](place, persist=persist)
+        server.start()
+        return server
+
     for workload in WORKLOADS:
         if workload not in chosen:
             continue
         log(f"{name}: {workload}")
-        place = workdir / workload
-        place.mkdir()
-        # The anchors keep rooms in memory by default; a cold load needs their store.
-        server = SERVERS[name](place, persist=True) if workload == "cold" else SERVERS[name](place)
+        if workload == "ramp":  # a fresh server for each step
+            try:
+                results[workload] = workloads.ramp(fresh_server, scale, log)
+            except Exception as e:  # one server failing a workload is a result, not the end
+                log(f"  {name} {workload} failed: {e}")
+                results[workload] = {"error": str(e)}
+            continue
+        server = SERVERS[name](workdir / workload, persist=workload == "cold")
+        # (The anchors keep rooms in memory by default; a cold load needs their store.)
         try:
+            server.workdir.mkdir()
             server.start()
             results[workload] = runs[workload](server)
         except Exception as e:  # one server failing a workload is a result, not the end
@@ -114,9 +130,7 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "versions": versions(),
-        "scale": {
-            k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in scale.__dict__.items()
-        },
+        "scale": dataclasses.asdict(scale),
         "servers": {},
     }
     with tempfile.TemporaryDirectory(prefix="cc-bench-work-") as work:

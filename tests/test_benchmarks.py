@@ -37,6 +37,8 @@ def test_every_server_runs_every_workload_and_converges(smoke):
     results, _ = smoke
     assert tuple(results["servers"]) == SERVERS
     for name, server in results["servers"].items():
+        failed = {w: r["error"] for w, r in server.items() if isinstance(r, dict) and "error" in r}
+        assert not failed, (name, failed)
         for workload in ("pair", "classroom", "busy"):
             run = server[workload]
             assert run["converged"], (name, workload, run.get("why"))

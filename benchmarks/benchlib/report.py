@@ -85,7 +85,19 @@ def summary(results: dict[str, Any]) -> str:
             continue
         row = [f"{label}: converged, nothing lost"] + [_format(v) for v in values]
         lines.append("| " + " | ".join(row + [""] * (len(header) - len(row))) + " |")
+    failures = [_failures(servers[name]) for name in servers]
+    if any(failures):
+        row = ["workloads that failed (see results.json)", *(f or "none" for f in failures)]
+        lines.append("| " + " | ".join(row + [""] * (len(header) - len(row))) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _failures(server: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{workload}: {value['error']}"
+        for workload, value in server.items()
+        if isinstance(value, dict) and "error" in value
+    )
 
 
 def chart(results: dict[str, Any], path: Path) -> None:

@@ -31,14 +31,22 @@ const until = async (condition, timeoutMs, what) => {
   }
 }
 
-/** Connect peers a few at a time, as users arrive, rather than in one SYN flood. */
-const connectAll = async (peers, concurrency = 20) => {
+/**
+ * Connect peers a few at a time, as users arrive, rather than in one SYN flood; a server
+ * that cannot take them all within `timeoutMs` fails the workload.
+ */
+const connectAll = async (peers, concurrency = 20, timeoutMs = 120_000) => {
   const started = performance.now()
   let next = 0
   const worker = async () => {
     while (next < peers.length) await peers[next++].connect()
   }
-  await Promise.all(Array.from({ length: Math.min(concurrency, peers.length) }, worker))
+  let timer
+  const deadline = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`only ${next} of ${peers.length} peers connected within ${timeoutMs / 1000} s`)), timeoutMs)
+  })
+  await Promise.race([Promise.all(Array.from({ length: Math.min(concurrency, peers.length) }, worker)), deadline])
+  clearTimeout(timer)
   return (performance.now() - started) / 1000
 }
 
@@ -219,6 +227,11 @@ const MODES = { type: typeWorkload, idle: idleWorkload, seed: seedWorkload, join
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 const run = MODES[config.mode]
 if (run === undefined) throw new Error(`unknown mode ${config.mode}`)
-const result = await run({ drainTimeout: 10, warmup: 1, ...config })
-console.log(JSON.stringify({ event: 'result', ...result }))
-process.exit(0)
+try {
+  const result = await run({ drainTimeout: 10, warmup: 1, ...config })
+  console.log(JSON.stringify({ event: 'result', ...result }))
+  process.exit(0)
+} catch (error) {
+  console.log(JSON.stringify({ event: 'error', message: error.message }))
+  process.exit(1)
+}
