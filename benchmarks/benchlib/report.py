@@ -109,10 +109,13 @@ def chart(results: dict[str, Any], path: Path) -> None:
     servers = results["servers"]
     names = list(servers)
     colors = {"ours": "#2e7d32", "pycrdt-websocket": "#ef6c00", "y-websocket": "#1565c0"}
-    figure, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    figure, axes = plt.subplots(2, 4, figsize=(19, 8.5))
     figure.suptitle(f"Yjs room servers side by side ({results['run']} run, {results['date']})")
 
-    for axis, workload in zip(axes[0], ("pair", "classroom", "busy"), strict=True):
+    for axis, workload in zip(axes[0][:3], ("pair", "classroom", "busy"), strict=True):
         width = 0.8 / max(1, len(names))
         for i, name in enumerate(names):
             latency = _get(servers[name], f"{workload}.latencyMs") or {}
@@ -123,6 +126,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
         axis.set_xticklabels(["p50", "p95", "p99", "max"])
         if axis.has_data():
             axis.set_yscale("log")
+            axis.yaxis.set_major_formatter(plain)
+            axis.yaxis.set_minor_formatter(plain)
         axis.set_ylabel("fan-out latency (ms, log)")
         axis.set_title(workload)
     axes[0][0].legend(fontsize=8)
@@ -141,26 +146,57 @@ def chart(results: dict[str, Any], path: Path) -> None:
     if axis.has_data():
         axis.set_xscale("log")
         axis.set_yscale("log")
+        for scale in (axis.xaxis, axis.yaxis):
+            scale.set_major_formatter(plain)
+            scale.set_minor_formatter(plain)
     axis.axhline(50, color="grey", linestyle="--", linewidth=1)
     axis.set_xlabel("offered keystrokes/s (rooms of 5)")
     axis.set_ylabel("p99 fan-out (ms, log)")
     axis.set_title("ramp (dashed: 50 ms)")
 
+    axes[0][3].axis("off")
+    machine = results["machine"]
+    versions = results["versions"]
+    axes[0][3].text(
+        0,
+        0.9,
+        "\n".join(
+            [
+                f"{machine['cpus']} CPUs, {machine['memoryGiB']} GiB; server and load",
+                "generator share them (loopback)",
+                "",
+                f"Python {versions['python']}, Node {versions['node']}",
+                f"pycrdt {versions['pycrdt']}, pycrdt-websocket {versions['pycrdt-websocket']}",
+                f"@y/websocket-server {versions['@y/websocket-server']}, yjs {versions['yjs']}",
+                "",
+                "fan-out: a keystroke typed on one peer",
+                "until every other peer of its room has it",
+            ]
+        ),
+        va="top",
+        fontsize=10,
+    )
     for axis, (path_, title) in zip(
         axes[1][1:],
         (
+            ("ramp.sustainedKeystrokesPerSecond", "sustained keystrokes/s (p99 < 50 ms)"),
             ("idle.kibPerIdlePeer", "memory per idle peer (KiB)"),
-            ("cold.coldSyncMs", "cold load of the big room (ms)"),
+            ("cold.coldSyncMs", "cold load of the 100,000-edit room (ms)"),
         ),
         strict=True,
     ):
-        values = [_get(servers[name], path_) or 0 for name in names]
-        axis.bar(range(len(names)), values, color=[colors.get(n) for n in names])
+        values = [_get(servers[name], path_) for name in names]
+        axis.bar(range(len(names)), [v or 0 for v in values], color=[colors.get(n) for n in names])
         axis.set_xticks(range(len(names)))
         axis.set_xticklabels(names)
         axis.set_title(title)
         for x, value in enumerate(values):
-            axis.annotate(_format(value), (x, value), ha="center", va="bottom")
+            axis.annotate(
+                "failed" if value is None else _format(value),
+                (x, value or 0),
+                ha="center",
+                va="bottom",
+            )
 
     figure.tight_layout()
     figure.savefig(path, dpi=90)
