@@ -19,6 +19,7 @@ from .keys import KeyKind, KeyMaker, matches
 from .room import CLOSE_GOING_AWAY, Peer, Room
 from .store import RoomRecord, RoomStore
 
+COMPACT_AFTER_LOAD_DELAY = 2.0  # seconds
 CLOSE_KEY_ROTATED = 4403
 CLOSE_ROOM_DELETED = 4410
 CLOSE_ROOM_FULL = 4429
@@ -224,8 +225,26 @@ class RoomManager:
             commits=self.commits,
         )
         if room.history_rows > 1:
-            room.compact()
+            self._compact_later(room)
         return room
+
+    def _compact_later(self, room: Room) -> None:
+        """Compact a reloaded history (after a crash it is not one row) once the newcomer
+        that loaded the room has its document: rewriting it first would keep them waiting."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a script or a test): compact now
+            room.compact()
+            return
+
+        def compact() -> None:
+            if self.live.get(room.room_id) is room and not room.failed and room.history_rows > 1:
+                try:
+                    room.compact()
+                except sqlite3.Error as e:
+                    self.log.error("cannot compact room %s: %s", room.room_id, e)
+
+        loop.call_later(COMPACT_AFTER_LOAD_DELAY, compact)
 
     def _schedule_unload(self, room: Room) -> None:
         self._cancel_unload(room.room_id)

@@ -193,18 +193,22 @@ def ramp(fresh_server: Callable[[], Server], scale: Scale, log: Any) -> dict[str
 
     def step(total: float) -> dict[str, Any]:
         shape = Typing(rooms=scale.ramp_rooms, peers=5, typists=5, rate=total / typists)
-        server = fresh_server()
-        try:
-            result = typing(server, shape, scale.ramp_step_duration, 1)
-        finally:
-            server.stop()
-        result["passed"] = passes(result)
-        log(
-            f"  ramp {total:>8.0f} keys/s: p99 {result['latencyMs']['p99']} ms,"
-            f" lost {result['lostDeliveries']}, server CPU {result['server']['cpuPercent']}%,"
-            f" generator CPU {result['generator']['cpuPercent']}%"
-            f" -> {'pass' if result['passed'] else 'FAIL'}"
-        )
+        for attempt in (1, 2):  # a failure is confirmed once: one stray stall is not a limit
+            server = fresh_server()
+            try:
+                result = typing(server, shape, scale.ramp_step_duration, 1)
+            finally:
+                server.stop()
+            result["passed"] = passes(result)
+            result["attempt"] = attempt
+            log(
+                f"  ramp {total:>8.0f} keys/s: p99 {result['latencyMs']['p99']} ms,"
+                f" lost {result['lostDeliveries']}, server CPU {result['server']['cpuPercent']}%,"
+                f" generator CPU {result['generator']['cpuPercent']}%"
+                f" -> {'pass' if result['passed'] else 'FAIL'} (attempt {attempt})"
+            )
+            if result["passed"]:
+                break
         return result
 
     steps = []
@@ -247,6 +251,7 @@ def ramp(fresh_server: Callable[[], Server], scale: Scale, log: Any) -> dict[str
                 "serverCpuPercent": s["server"]["cpuPercent"],
                 "generatorCpuPercent": s["generator"]["cpuPercent"],
                 "passed": s["passed"],
+                "attempt": s["attempt"],
             }
             for s in steps
         ],
@@ -311,5 +316,10 @@ def cold_load(server: Server, edits: int, writers: int) -> dict[str, Any]:
         "seedSeconds": round(seeded["seconds"], 2),
         "coldSyncMs": round(cold["syncedMs"], 1),
         "warmSyncMs": round(warm["syncedMs"], 1),
+        # The server's share: until the newcomer has received the document (a lower
+        # bound when a server sends it in pieces), before its own Yjs applies it.
+        "coldDocumentArrivedMs": round(cold["documentArrivedMs"], 1),
+        "warmDocumentArrivedMs": round(warm["documentArrivedMs"], 1),
+        "documentBytes": cold["documentBytes"],
         "matches": bool(cold["matches"] and warm["matches"]),
     }

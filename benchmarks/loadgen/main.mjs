@@ -165,13 +165,17 @@ const idleWorkload = async (config) => {
   return { mode: 'idle', peers: rooms.flat().length, connectSeconds, closedSockets: closed }
 }
 
-/** Random edits, mostly small inserts, some deletes, anywhere in the text. */
-const edit = (text) => {
-  const length = text.length
-  if (length > 20 && Math.random() < 0.25) {
-    text.delete(Math.floor(Math.random() * (length - 2)), 1 + Math.floor(Math.random() * 2))
+/**
+ * One edit as people make them: mostly a character typed at the cursor, sometimes a
+ * backspace, now and then a jump to another place in the text.
+ */
+const edit = (text, cursor) => {
+  const roll = Math.random()
+  if (roll < 0.05 || cursor.at > text.length) cursor.at = Math.floor(Math.random() * (text.length + 1))
+  if (roll > 0.88 && cursor.at > 0) {
+    text.delete(--cursor.at, 1)
   } else {
-    text.insert(Math.floor(Math.random() * (length + 1)), 'abc'.slice(0, 1 + Math.floor(Math.random() * 3)))
+    text.insert(cursor.at++, String.fromCharCode(97 + Math.floor(Math.random() * 26)))
   }
 }
 
@@ -187,9 +191,10 @@ const seedWorkload = async (config) => {
   await connectAll(writers)
   const messages = Math.ceil(config.edits / config.writers / config.editsPerMessage)
   await Promise.all(writers.map(async (writer) => {
+    const cursor = { at: 0 }
     for (let m = 0; m < messages; m++) {
       writer.doc.transact(() => {
-        for (let e = 0; e < config.editsPerMessage; e++) edit(writer.text)
+        for (let e = 0; e < config.editsPerMessage; e++) edit(writer.text, cursor)
       })
       await sleep(1000 / config.messagesPerSecond)
     }
@@ -219,7 +224,14 @@ const joinWorkload = async (config) => {
   })
   const seconds = (performance.now() - started) / 1000
   newcomer.close()
-  return { mode: 'join', syncedMs: seconds * 1000, textLength: newcomer.text.length, matches }
+  return {
+    mode: 'join',
+    syncedMs: seconds * 1000,
+    documentArrivedMs: newcomer.documentArrivedAt - started,
+    documentBytes: newcomer.documentBytes,
+    textLength: newcomer.text.length,
+    matches
+  }
 }
 
 const MODES = { type: typeWorkload, idle: idleWorkload, seed: seedWorkload, join: joinWorkload }

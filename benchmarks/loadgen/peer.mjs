@@ -9,6 +9,7 @@ import * as awarenessProtocol from 'y-protocols/awareness'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import WebSocket from 'ws'
+import { performance } from 'node:perf_hooks'
 
 const MESSAGE_SYNC = 0
 const MESSAGE_AWARENESS = 1
@@ -97,6 +98,11 @@ export class Peer {
     const type = decoding.readVarUint(decoder)
     if (type === MESSAGE_SYNC) {
       if (!this.receive && this.synced) return
+      if (this.documentArrivedAt === undefined && data[1] === syncProtocol.messageYjsSyncStep2) {
+        // When the server's document arrived, before this peer spends time applying it.
+        this.documentArrivedAt = performance.now()
+        this.documentBytes = data.length
+      }
       const encoder = encoding.createEncoder()
       encoding.writeVarUint(encoder, MESSAGE_SYNC)
       const syncType = syncProtocol.readSyncMessage(decoder, encoder, this.doc, this)
