@@ -36,8 +36,14 @@ ROWS = [
     ("ramp: deliveries/s at that rate", "ramp.sustainedDeliveriesPerSecond", "/s", "higher"),
     ("ramp: p99 at that rate", "ramp.p99AtSustainedMs", "ms", "lower"),
     ("idle: memory per idle peer", "idle.kibPerIdlePeer", "KiB", "lower"),
-    ("cold load: newcomer synced", "cold.coldSyncMs", "ms", "lower"),
-    ("warm: newcomer synced", "cold.warmSyncMs", "ms", "lower"),
+    ("cold load: newcomer holds the document", "cold.coldSyncMs", "ms", "lower"),
+    (
+        "cold load: the server's share (document received)",
+        "cold.coldDocumentArrivedMs",
+        "ms",
+        "lower",
+    ),
+    ("warm: newcomer holds the document", "cold.warmSyncMs", "ms", "lower"),
 ]
 CONVERGENCE = [
     ("pair", "pair.converged"),

@@ -216,10 +216,16 @@ const joinWorkload = async (config) => {
   const newcomer = new Peer(config.room, { name: 'newcomer' })
   await newcomer.connect()
   const complete = () => newcomer.text.length === config.textLength && sha(newcomer.text.toString()) === config.textHash
+  // The server's share ends when the message that completed the document arrived.
+  let documentArrivedAt = newcomer.lastSyncMessageAt
   const matches = complete() || await new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), 30_000)
     newcomer.doc.on('update', () => {
-      if (complete()) { clearTimeout(timer); resolve(true) }
+      if (complete()) {
+        documentArrivedAt = newcomer.lastSyncMessageAt
+        clearTimeout(timer)
+        resolve(true)
+      }
     })
   })
   const seconds = (performance.now() - started) / 1000
@@ -227,8 +233,8 @@ const joinWorkload = async (config) => {
   return {
     mode: 'join',
     syncedMs: seconds * 1000,
-    documentArrivedMs: newcomer.documentArrivedAt - started,
-    documentBytes: newcomer.documentBytes,
+    documentArrivedMs: documentArrivedAt - started,
+    documentBytes: newcomer.syncBytes,
     textLength: newcomer.text.length,
     matches
   }

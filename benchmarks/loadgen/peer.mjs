@@ -98,11 +98,9 @@ export class Peer {
     const type = decoding.readVarUint(decoder)
     if (type === MESSAGE_SYNC) {
       if (!this.receive && this.synced) return
-      if (this.documentArrivedAt === undefined && data[1] === syncProtocol.messageYjsSyncStep2) {
-        // When the server's document arrived, before this peer spends time applying it.
-        this.documentArrivedAt = performance.now()
-        this.documentBytes = data.length
-      }
+      // When this message arrived, before this peer spends time applying it.
+      this.lastSyncMessageAt = performance.now()
+      this.syncBytes = (this.syncBytes || 0) + data.length
       const encoder = encoding.createEncoder()
       encoding.writeVarUint(encoder, MESSAGE_SYNC)
       const syncType = syncProtocol.readSyncMessage(decoder, encoder, this.doc, this)
