@@ -118,6 +118,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
     from matplotlib.ticker import FuncFormatter
 
     plain = FuncFormatter(lambda value, _: f"{value:g}")
+    # Minor ticks: label only 2x and 5x, or a log axis spanning decades is unreadable.
+    sparse = FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else "")
     figure, axes = plt.subplots(2, 4, figsize=(19, 8.5))
     figure.suptitle(f"Yjs room servers side by side ({results['run']} run, {results['date']})")
 
@@ -133,7 +135,18 @@ def chart(results: dict[str, Any], path: Path) -> None:
         if axis.has_data():
             axis.set_yscale("log")
             axis.yaxis.set_major_formatter(plain)
-            axis.yaxis.set_minor_formatter(plain)
+            axis.yaxis.set_minor_formatter(sparse)
+        failed = [n for n in names if "error" in (servers[n].get(workload) or {})]
+        if failed:
+            axis.text(
+                0.02,
+                0.98,
+                "failed: " + ", ".join(failed),
+                transform=axis.transAxes,
+                va="top",
+                fontsize=9,
+                color="#b71c1c",
+            )
         axis.set_ylabel("fan-out latency (ms, log)")
         axis.set_title(workload)
     axes[0][0].legend(fontsize=8)
@@ -154,7 +167,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
         axis.set_yscale("log")
         for scale in (axis.xaxis, axis.yaxis):
             scale.set_major_formatter(plain)
-            scale.set_minor_formatter(plain)
+            scale.set_minor_formatter(sparse)
     axis.axhline(50, color="grey", linestyle="--", linewidth=1)
     axis.set_xlabel("offered keystrokes/s (rooms of 5)")
     axis.set_ylabel("p99 fan-out (ms, log)")
