@@ -1,6 +1,6 @@
 """Benchmark Code Companion's room server side by side with the two anchors.
 
-    python benchmarks/run.py            # the full run (about 25 minutes)
+    python benchmarks/run.py            # the full run (about 17 minutes on 2 cores)
     python benchmarks/run.py --smoke    # seconds per workload: proves it all works (CI)
 
 Each server runs alone on loopback while the Node load generator drives it; the
