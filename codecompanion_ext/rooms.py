@@ -138,6 +138,7 @@ class RoomManager:
 
     def delete(self, room_id: str) -> None:
         self._require(room_id)
+        self.commits.flush()  # the batch must not hold rows of a room that no longer exists
         room = self.live.pop(room_id, None)
         self._cancel_unload(room_id)
         if room is not None:

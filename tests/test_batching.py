@@ -49,9 +49,15 @@ async def next_iteration() -> None:
     await asyncio.sleep(0)
 
 
-def setup(tmp_path):
+def new_manager(tmp_path) -> RoomManager:
     store = RoomStore(tmp_path / "rooms.db")
-    manager = RoomManager(store, KeyMaker(b"k" * 32), log=logging.getLogger("test"))
+    return RoomManager(store, KeyMaker(b"k" * 32), log=logging.getLogger("test"))
+
+
+def setup(tmp_path, manager: RoomManager | None = None):
+    """A room with three recording peers (in `manager`, or a new one)."""
+    manager = manager or new_manager(tmp_path)
+    store = manager.store
     record = manager.create("Ana", "python")
     peers = [RecordingPeer(store, record.room_id) for _ in range(3)]
     room = None
@@ -107,3 +113,20 @@ async def test_presence_changes_of_one_iteration_reach_each_peer_as_one_message(
     assert names == {"Ana", "Bob"}
     # Each sender still hears the other's presence.
     assert len(ana.received) == 1 and len(bob.received) == 1
+
+
+async def test_deleting_a_room_with_an_update_in_the_batch_fails_no_other_room(tmp_path):
+    manager = new_manager(tmp_path)
+    store, doomed, (ana, *_) = setup(tmp_path, manager)
+    _, other, (olga, oscar, _) = setup(tmp_path, manager)
+    doomed.receive(ana, create_update_message(typed("gone", 101)))
+    other.receive(olga, create_update_message(typed("kept", 202)))
+    manager.delete(doomed.room_id)
+    await next_iteration()
+
+    assert not other.failed
+    assert len(oscar.received) == 1
+    reloaded = Doc()
+    for update in store.load_updates(other.room_id):
+        reloaded.apply_update(update)
+    assert str(reloaded.get("code", type=Text)) == "kept"
