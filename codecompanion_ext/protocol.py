@@ -95,32 +95,32 @@ def parse_message(data: bytes) -> Message:
     raise ProtocolError(f"unsupported message type {kind}")
 
 
-def awareness_clocks(payload: bytes) -> list[tuple[int, int, bool]]:
-    """(client id, clock, leaving) of each entry, states left undecoded.
-
-    Enough to recognise an echo: y-websocket clients send back every awareness change
-    they receive, so most awareness messages a room gets carry nothing new.
-    """
-    decoder = Decoder(payload)
-    count = _read_uint(decoder, "awareness entry count")
-    clocks = []
-    for _ in range(count):
-        client_id = _read_uint(decoder, "awareness client id")
-        clock = _read_uint(decoder, "awareness clock")
-        clocks.append((client_id, clock, _read_bytes(decoder, "awareness state") == b"null"))
-    _expect_end(decoder, "awareness update")
-    return clocks
-
-
-def parse_awareness_update(payload: bytes, max_state_size: int) -> list[AwarenessEntry]:
-    """Read every entry of an awareness update, refusing anything malformed or oversized."""
+def _raw_awareness_entries(payload: bytes) -> list[tuple[int, int, bytes]]:
+    """(client id, clock, state bytes) of each entry of an awareness update."""
     decoder = Decoder(payload)
     count = _read_uint(decoder, "awareness entry count")
     entries = []
     for _ in range(count):
         client_id = _read_uint(decoder, "awareness client id")
         clock = _read_uint(decoder, "awareness clock")
-        raw_state = _read_bytes(decoder, "awareness state")
+        entries.append((client_id, clock, _read_bytes(decoder, "awareness state")))
+    _expect_end(decoder, "awareness update")
+    return entries
+
+
+def awareness_clocks(payload: bytes) -> list[tuple[int, int, bool]]:
+    """(client id, clock, leaving) of each entry, states left undecoded.
+
+    Enough to recognise an echo: y-websocket clients send back every awareness change
+    they receive, so most awareness messages a room gets carry nothing new.
+    """
+    return [(c, clock, raw == b"null") for c, clock, raw in _raw_awareness_entries(payload)]
+
+
+def parse_awareness_update(payload: bytes, max_state_size: int) -> list[AwarenessEntry]:
+    """Read every entry of an awareness update, refusing anything malformed or oversized."""
+    entries = []
+    for client_id, clock, raw_state in _raw_awareness_entries(payload):
         if len(raw_state) > max_state_size:
             raise ProtocolError(f"awareness state is larger than {max_state_size} bytes")
         try:
@@ -137,5 +137,4 @@ def parse_awareness_update(payload: bytes, max_state_size: int) -> list[Awarenes
                     # Editors put these into style attributes: only plain colours may pass.
                     raise ProtocolError(f"awareness user.{field} is not a plain CSS colour")
         entries.append(AwarenessEntry(client_id, clock, state_json))
-    _expect_end(decoder, "awareness update")
     return entries
