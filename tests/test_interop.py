@@ -19,7 +19,7 @@ async def start_node_peers(server_url: str, room_id: str, token: str, count: int
     node = shutil.which("node")
     assert node, "Node.js 18+ is required for the interop test"
     assert (JS / "node_modules" / "y-websocket").is_dir(), (
-        "npm packages missing: run `npm ci --prefix js` (the README's test command does)"
+        "npm packages missing: run `cd js && npm ci` (the README's test command does)"
     )
     return await asyncio.create_subprocess_exec(
         node,
