@@ -8,6 +8,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, Unicode, default
 
+from . import defaults
 from .auth import CreationPolicy
 from .handlers import (
     ContentHandler,
@@ -49,29 +50,35 @@ class CodeCompanionApp(ExtensionApp):
         ),
     )
     room_unload_delay = Float(
-        30.0, config=True, help="Seconds a room with nobody connected stays in memory."
+        defaults.UNLOAD_DELAY,
+        config=True,
+        help="Seconds a room with nobody connected stays in memory.",
     )
     compact_after = Int(
-        1000,
+        defaults.COMPACT_AFTER,
         config=True,
         help="Stored updates after which a room's history is merged into one snapshot.",
     )
     max_message_size = Int(
         16 * 1024 * 1024, config=True, help="Largest WebSocket message accepted, in bytes."
     )
-    max_peers_per_room = Int(200, config=True, help="Connections one room accepts at once.")
+    max_peers_per_room = Int(
+        defaults.MAX_PEERS_PER_ROOM, config=True, help="Connections one room accepts at once."
+    )
     max_awareness_state_size = Int(
-        64 * 1024,
+        defaults.MAX_AWARENESS_STATE,
         config=True,
         help="Largest presence state (cursor, name) of one client, in bytes.",
     )
     rooms_page_size = Int(50, config=True, help="Rooms per page of GET /codecompanion/api/rooms.")
     max_document_size = Int(
-        64 * 1024 * 1024,
+        defaults.MAX_DOCUMENT_SIZE,
         config=True,
         help="Largest a room's stored document may grow, in bytes; bigger edits are refused.",
     )
-    max_rooms = Int(100_000, config=True, help="Rooms this server holds at most (0: no limit).")
+    max_rooms = Int(
+        defaults.MAX_ROOMS, config=True, help="Rooms this server holds at most (0: no limit)."
+    )
     messages_per_second = Float(
         200.0,
         config=True,

@@ -9,13 +9,12 @@ batches grow exactly when it pays.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 
-from .store import RoomStore
+from .store import RoomStore, StoreError
 
 Committed = Callable[[], None]
-Failed = Callable[[sqlite3.Error], None]
+Failed = Callable[[StoreError], None]
 
 
 class GroupCommit:
@@ -50,7 +49,7 @@ class GroupCommit:
         pending, self._pending = self._pending, []
         try:
             self.store.append_updates([(room_id, update) for room_id, update, _, _ in pending])
-        except sqlite3.Error as e:
+        except StoreError as e:
             for _, _, _, failed in pending:
                 failed(e)
             return

@@ -41,8 +41,8 @@ def room_api(action: Action) -> Callable[[Method], Method]:
         @allow_unauthenticated  # authorization is ours: a room key stands in for a login
         @functools.wraps(method)
         async def wrapper(self: RoomApiHandler, *args: Any, **kwargs: Any) -> None:
-            self.access = await self.authorize(action, kwargs.get("room_id"))
             try:
+                self.access = await self.authorize(action, kwargs.get("room_id"))
                 await method(self, *args, **kwargs)
             except InvalidInput as e:
                 raise web.HTTPError(400, "%s", e) from None
@@ -52,7 +52,7 @@ def room_api(action: Action) -> Callable[[Method], Method]:
                 raise web.HTTPError(503, "%s", e) from None
             except StoreError as e:
                 self.log.error("room storage failed: %s", e)
-                raise web.HTTPError(503, "room storage is unavailable") from None
+                raise web.HTTPError(503, "room storage is unavailable: %s", e) from None
 
         return wrapper
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -32,6 +31,8 @@ from pycrdt import (
     merge_updates,
 )
 
+from . import defaults
+from .close_codes import CloseCode
 from .commits import GroupCommit
 from .protocol import (
     MessageType,
@@ -40,14 +41,10 @@ from .protocol import (
     parse_awareness_update,
     parse_message,
 )
-from .store import RoomStore
+from .store import RoomStore, StoreError
 from .validation import is_language
 
 EMPTY_UPDATE = b"\x00\x00"
-
-# WebSocket close codes a room uses (4000-4999 are free for applications).
-CLOSE_GOING_AWAY = 1001
-CLOSE_INTERNAL_ERROR = 1011
 
 
 def _auth_permission_denied(reason: str) -> bytes:
@@ -91,10 +88,10 @@ class Room:
         store: RoomStore,
         history: list[bytes],
         *,
-        compact_after: int,
-        max_awareness_state: int,
         log: logging.Logger,
-        max_document_size: int = 64 * 1024 * 1024,
+        compact_after: int = defaults.COMPACT_AFTER,
+        max_awareness_state: int = defaults.MAX_AWARENESS_STATE,
+        max_document_size: int = defaults.MAX_DOCUMENT_SIZE,
         commits: GroupCommit | None = None,
     ) -> None:
         self.room_id = room_id
@@ -243,7 +240,7 @@ class Room:
                 self._mirror_language()
             if self.history_rows > self.compact_after:
                 self.compact()
-        except sqlite3.Error as e:
+        except StoreError as e:
             self._storage_failed(e)
             return
         self._outbox.append((update, message, sender))
@@ -267,7 +264,7 @@ class Room:
             if peer is not sender:
                 peer.send(message)
 
-    def _storage_failed(self, error: sqlite3.Error) -> None:
+    def _storage_failed(self, error: StoreError) -> None:
         if not self.failed:
             self._fail(f"cannot save room {self.room_id}: {error}")
 
@@ -275,7 +272,7 @@ class Room:
         """Drop this in-memory copy: clients keep their edits and resend them on reconnect."""
         self.log.error("%s; disconnecting its peers so they resync from storage", why)
         self.failed = True
-        self.close(CLOSE_INTERNAL_ERROR, "the server could not save the room")
+        self.close(CloseCode.INTERNAL_ERROR, "the server could not save the room")
 
     # -- server-side edits -------------------------------------------------------------
 

@@ -9,20 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import sqlite3
 from datetime import datetime, timezone
 
 from pycrdt import Array, Doc, Map
 
+from . import defaults
+from .close_codes import CloseCode
 from .commits import GroupCommit
 from .keys import KeyKind, KeyMaker, matches
-from .room import CLOSE_GOING_AWAY, Peer, Room
-from .store import RoomRecord, RoomStore
+from .room import Peer, Room
+from .store import RoomRecord, RoomStore, StoreError
 
 COMPACT_AFTER_LOAD_DELAY = 2.0  # seconds
-CLOSE_KEY_ROTATED = 4403
-CLOSE_ROOM_DELETED = 4410
-CLOSE_ROOM_FULL = 4429
 
 
 class RoomNotFound(LookupError):
@@ -64,12 +62,12 @@ class RoomManager:
         keys: KeyMaker,
         *,
         log: logging.Logger,
-        unload_delay: float = 30.0,
-        compact_after: int = 1000,
-        max_peers_per_room: int = 200,
-        max_awareness_state: int = 64 * 1024,
-        max_document_size: int = 64 * 1024 * 1024,
-        max_rooms: int = 0,
+        unload_delay: float = defaults.UNLOAD_DELAY,
+        compact_after: int = defaults.COMPACT_AFTER,
+        max_peers_per_room: int = defaults.MAX_PEERS_PER_ROOM,
+        max_awareness_state: int = defaults.MAX_AWARENESS_STATE,
+        max_document_size: int = defaults.MAX_DOCUMENT_SIZE,
+        max_rooms: int = defaults.MAX_ROOMS,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -142,7 +140,7 @@ class RoomManager:
         room = self.live.pop(room_id, None)
         self._cancel_unload(room_id)
         if room is not None:
-            room.close(CLOSE_ROOM_DELETED, "this room was deleted")
+            room.close(CloseCode.ROOM_DELETED, "this room was deleted")
         self.store.delete_room(room_id)
 
     # -- capability keys ------------------------------------------------------------------
@@ -175,7 +173,7 @@ class RoomManager:
         self.store.set_key_hashes(room_id, generation, self.keys.digests(room_id, generation))
         room = self.live.get(room_id)
         if room is not None:
-            room.close_key_peers(CLOSE_KEY_ROTATED, "the room's links were changed")
+            room.close_key_peers(CloseCode.KEY_ROTATED, "the room's links were changed")
         return self.get(room_id)
 
     def _require(self, room_id: str) -> None:
@@ -242,14 +240,14 @@ class RoomManager:
             if self.live.get(room.room_id) is room and not room.failed and room.history_rows > 1:
                 try:
                     room.compact()
-                except sqlite3.Error as e:
+                except StoreError as e:
                     self.log.error("cannot compact room %s: %s", room.room_id, e)
 
         loop.call_later(COMPACT_AFTER_LOAD_DELAY, compact)
 
     def _schedule_unload(self, room: Room) -> None:
         self._cancel_unload(room.room_id)
-        loop = asyncio.get_event_loop()
+        loop = asyncio.get_running_loop()
         handle = loop.call_later(self.unload_delay, self._unload_if_idle, room.room_id)
         self._unload_timers[room.room_id] = handle
 
@@ -269,7 +267,7 @@ class RoomManager:
         if room.history_rows > 1 and not room.failed:
             try:
                 room.compact()
-            except sqlite3.Error as e:
+            except StoreError as e:
                 self.log.error("cannot compact room %s on unload: %s", room.room_id, e)
         self._drop(room)
 
@@ -282,5 +280,5 @@ class RoomManager:
         """Disconnect everyone and leave every room compacted on disk."""
         self.commits.flush()
         for room in list(self.live.values()):
-            room.close(CLOSE_GOING_AWAY, "the server is shutting down")
+            room.close(CloseCode.GOING_AWAY, "the server is shutting down")
             self._unload(room)

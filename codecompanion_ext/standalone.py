@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import socket
 import sys
 from pathlib import Path
@@ -229,7 +230,14 @@ class CodeCompanionServer(ServerApp):
         return "Code Companion rooms are served at " + " and ".join(self.landing_urls())
 
     def start_app(self) -> None:
-        super().start_app()
+        # jupyter_server logs "Use Control-C to stop this server and shut down all kernels";
+        # there are none here, and our own banner says how to stop.
+        kernel_talk = _DropMessages("Use Control-C to stop this server")
+        self.log.addFilter(kernel_talk)
+        try:
+            super().start_app()
+        finally:
+            self.log.removeFilter(kernel_talk)
         rooms = self.rooms_app
         creation = "anyone who can open the page can create a room"
         if rooms is not None and not rooms.open_creation:
@@ -249,6 +257,20 @@ class CodeCompanionServer(ServerApp):
         ]
         print("\n".join(lines), flush=True)
         settle_garbage_collector()
+
+    async def cleanup_kernels(self) -> None:
+        """There are never any (and no "Shutting down 0 kernels" to say)."""
+
+
+class _DropMessages(logging.Filter):
+    """Drops log records whose message starts with `prefix`."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
 
 
 def settle_garbage_collector() -> None:

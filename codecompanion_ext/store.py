@@ -7,11 +7,13 @@ a crash of the server process (WAL mode; see ``synchronous`` for power loss).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -20,7 +22,24 @@ SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
 class StoreError(RuntimeError):
-    """The room database cannot be opened, migrated or written."""
+    """The room database cannot be opened, migrated, read or written."""
+
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _storage_errors(method: Method) -> Method:
+    """Raise SQLite's errors (locked, read-only, disk full) as StoreError: callers handle
+    one storage error, and a request answers 503 instead of a 500."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as e:
+            raise StoreError(str(e)) from e
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass
@@ -120,6 +139,7 @@ class RoomStore:
 
     # -- rooms and participants ------------------------------------------------
 
+    @_storage_errors
     def create_room(
         self, room: RoomRecord, initial_update: bytes, key_hashes: tuple[str, str]
     ) -> None:
@@ -140,6 +160,7 @@ class RoomStore:
                 self._add_participant(room.room_id, name, room.date_created)
             self.append_update(room.room_id, initial_update)
 
+    @_storage_errors
     def get_room(self, room_id: str) -> RoomRecord | None:
         row = self._conn.execute(
             "SELECT room_id, owner, date_created, programming_language, key_generation"
@@ -150,13 +171,16 @@ class RoomStore:
             return None
         return RoomRecord(*row[:4], participants=self.participants(room_id), key_generation=row[4])
 
+    @_storage_errors
     def count_rooms(self) -> int:
         return self._conn.execute("SELECT count(*) FROM rooms").fetchone()[0]
 
+    @_storage_errors
     def room_exists(self, room_id: str) -> bool:
         query = "SELECT 1 FROM rooms WHERE room_id = ?"
         return self._conn.execute(query, (room_id,)).fetchone() is not None
 
+    @_storage_errors
     def list_rooms(self, offset: int, limit: int) -> tuple[list[RoomRecord], int]:
         """Rooms newest first, one page of them, and the total count."""
         total = self.count_rooms()
@@ -176,6 +200,7 @@ class RoomStore:
                 by_id[room_id].participants.append(name)
         return rooms, total
 
+    @_storage_errors
     def participants(self, room_id: str) -> list[str]:
         """Everyone who ever joined the room, in join order."""
         rows = self._conn.execute(
@@ -183,6 +208,7 @@ class RoomStore:
         )
         return [name for (name,) in rows]
 
+    @_storage_errors
     def add_participant(self, room_id: str, name: str, joined_at: str) -> bool:
         """Add a name to the room; a name already there keeps its place. True if added."""
         return self._add_participant(room_id, name, joined_at)
@@ -194,11 +220,13 @@ class RoomStore:
         )
         return cursor.rowcount == 1
 
+    @_storage_errors
     def set_language(self, room_id: str, language: str) -> None:
         self._conn.execute(
             "UPDATE rooms SET programming_language = ? WHERE room_id = ?", (language, room_id)
         )
 
+    @_storage_errors
     def key_hashes(self, room_id: str) -> tuple[int, str | None, str | None] | None:
         """(generation, edit key hash, view key hash), or None for an unknown room."""
         return self._conn.execute(
@@ -206,6 +234,7 @@ class RoomStore:
             (room_id,),
         ).fetchone()
 
+    @_storage_errors
     def set_key_hashes(self, room_id: str, generation: int, hashes: tuple[str, str]) -> None:
         self._conn.execute(
             "UPDATE rooms SET key_generation = ?, edit_key_hash = ?, view_key_hash = ?"
@@ -213,6 +242,7 @@ class RoomStore:
             (generation, *hashes, room_id),
         )
 
+    @_storage_errors
     def delete_room(self, room_id: str) -> None:
         with self.transaction():
             for table in ("updates", "participants", "rooms"):
@@ -220,10 +250,12 @@ class RoomStore:
 
     # -- document history ------------------------------------------------------
 
+    @_storage_errors
     def append_update(self, room_id: str, update: bytes) -> None:
         """Durably record one Yjs update (committed when this returns)."""
         self._conn.execute("INSERT INTO updates (room_id, data) VALUES (?, ?)", (room_id, update))
 
+    @_storage_errors
     def append_updates(self, updates: list[tuple[str, bytes]]) -> None:
         """Durably record (room id, update) pairs in one transaction: one commit for all."""
         if len(updates) == 1:
@@ -232,16 +264,19 @@ class RoomStore:
         with self.transaction():
             self._conn.executemany("INSERT INTO updates (room_id, data) VALUES (?, ?)", updates)
 
+    @_storage_errors
     def load_updates(self, room_id: str) -> list[bytes]:
         rows = self._conn.execute(
             "SELECT data FROM updates WHERE room_id = ? ORDER BY id", (room_id,)
         )
         return [data for (data,) in rows]
 
+    @_storage_errors
     def count_updates(self, room_id: str) -> int:
         query = "SELECT count(*) FROM updates WHERE room_id = ?"
         return self._conn.execute(query, (room_id,)).fetchone()[0]
 
+    @_storage_errors
     def replace_updates(self, room_id: str, snapshot: bytes) -> None:
         """Swap a room's whole history for one update holding the same state, atomically."""
         with self.transaction():

@@ -14,25 +14,21 @@ from typing import Any
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.web import HTTPError
+from tornado.websocket import (
+    WebSocketClosedError,
+    WebSocketHandler,
+    WebSocketProtocol,
+    WebSocketProtocol13,
+)
 
 from .auth import Access, CreationPolicy, RoomAccessMixin
+from .close_codes import CloseCode, close_reason
 from .limits import TokenBucket
 from .protocol import ProtocolError
 from .room import DocumentTooLarge, Room
-from .rooms import CLOSE_ROOM_FULL, RoomFull, RoomManager, RoomNotFound
-
-CLOSE_UNSUPPORTED_DATA = 1003
-CLOSE_INVALID_PAYLOAD = 1007
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_INTERNAL_ERROR = 1011
-CLOSE_ROOM_NOT_FOUND = 4404
-CLOSE_DOCUMENT_TOO_LARGE = 4413
-MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 123 bytes
-
-
-def _close_reason(text: str) -> str:
-    return text.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+from .rooms import RoomFull, RoomManager, RoomNotFound
+from .store import StoreError
 
 
 class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, JupyterHandler):
@@ -61,8 +57,10 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
     def max_message_size(self) -> int:  # type: ignore[override]
         return self._max_message_size
 
-    # A connection that stops answering pings (a laptop closed, a network gone) is closed,
-    # and its presence cleared, after three silent intervals (Jupyter's ratio; in ms).
+    # Keep-alive: Jupyter's WebSocketMixin pings every `ping_interval` (it counts in ms) and
+    # closes a connection whose last pong is older than three intervals, clearing its
+    # presence. Tornado (6.5+) has a pinger of its own that reads the same two properties
+    # in seconds; it is turned off in `get_websocket_protocol`, so only one pinger runs.
     @property
     def ping_interval(self) -> float:  # type: ignore[override]
         return self._ping_interval_ms
@@ -70,6 +68,13 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
     @property
     def ping_timeout(self) -> float:  # type: ignore[override]
         return 3 * self._ping_interval_ms
+
+    def get_websocket_protocol(self) -> WebSocketProtocol | None:
+        protocol = super().get_websocket_protocol()
+        if isinstance(protocol, WebSocketProtocol13):
+            protocol.params.ping_interval = None  # the mixin's pinger is the one
+            protocol.params.ping_timeout = None
+        return protocol
 
     def set_default_headers(self) -> None:
         """JupyterHandler's page headers mean nothing on a WebSocket upgrade."""
@@ -80,7 +85,11 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
 
     @allow_unauthenticated  # authorization is ours: a room key stands in for a login
     async def get(self, room_id: str, *args: Any, **kwargs: Any) -> None:
-        self.access = await self.authorize("connect", room_id)
+        try:
+            self.access = await self.authorize("connect", room_id)
+        except StoreError as e:
+            self.log.error("room storage failed: %s", e)
+            raise HTTPError(503, "room storage is unavailable") from None
         await super().get(room_id, *args, **kwargs)
 
     def open(self, room_id: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
@@ -91,9 +100,12 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
                 room_id, self, can_edit=self.access.can_edit, via_key=self.access.via_key
             )
         except RoomNotFound as e:
-            self.close(CLOSE_ROOM_NOT_FOUND, _close_reason(str(e)))
+            self.close(CloseCode.ROOM_NOT_FOUND, close_reason(str(e)))
         except RoomFull as e:
-            self.close(CLOSE_ROOM_FULL, _close_reason(str(e)))
+            self.close(CloseCode.ROOM_FULL, close_reason(str(e)))
+        except StoreError as e:
+            self.log.error("room %s: cannot load it: %s", room_id, e)
+            self.close(CloseCode.INTERNAL_ERROR, "room storage is unavailable")
 
     def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         """Handle a frame at once; over the rate limit, return a wait for Tornado to await
@@ -102,7 +114,7 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
         no task."""
         wait = self.rate.take()
         if wait is None:
-            self._reject(CLOSE_POLICY_VIOLATION, "too many messages: slow down and reconnect")
+            self._reject(CloseCode.POLICY_VIOLATION, "too many messages: slow down and reconnect")
             return None
         if wait:
             return self._handle_later(wait, message)
@@ -118,23 +130,23 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
         if room is None:
             return
         if isinstance(message, str):
-            self._reject(CLOSE_UNSUPPORTED_DATA, "y-websocket messages are binary frames")
+            self._reject(CloseCode.UNSUPPORTED_DATA, "y-websocket messages are binary frames")
             return
         try:
             room.receive(self, message)
         except ProtocolError as e:
-            self._reject(CLOSE_INVALID_PAYLOAD, str(e))
+            self._reject(CloseCode.INVALID_PAYLOAD, str(e))
         except DocumentTooLarge as e:
-            self._reject(CLOSE_DOCUMENT_TOO_LARGE, str(e))
+            self._reject(CloseCode.DOCUMENT_TOO_LARGE, str(e))
         except Exception:
             self.log.exception("room %s: unexpected error handling a message", room.room_id)
-            self._reject(CLOSE_INTERNAL_ERROR, "internal error")
+            self._reject(CloseCode.INTERNAL_ERROR, "internal error")
 
     def _reject(self, code: int, reason: str) -> None:
         room_id = self.room.room_id if self.room else "?"
         self.log.warning("room %s: closing a connection: %s", room_id, reason)
         self._leave()
-        self.close(code, _close_reason(reason))
+        self.close(code, close_reason(reason))
 
     def on_close(self) -> None:
         self._leave()

@@ -109,8 +109,11 @@ class CodeRoom(anywidget.AnyWidget):
             raise traitlets.TraitError(f"language must be one of: {', '.join(LANGUAGES)}")
         return language
 
-    def run(self) -> Any:
-        """Run the room's current code in this notebook's kernel (Python rooms only)."""
+    def run(self) -> None:
+        """Run the room's current code in this notebook's kernel (Python rooms only).
+
+        The cell shows what the code prints, displays and raises, as if it were the cell's
+        own code; nothing is returned, so no result object clutters the output."""
         if self.language != "python":
             raise ValueError(
                 f"room.run() runs Python code, and this room's language is {self.language!r}"
@@ -120,4 +123,4 @@ class CodeRoom(anywidget.AnyWidget):
         shell = get_ipython()
         if shell is None:
             raise RuntimeError("room.run() needs an IPython kernel (run it in a notebook)")
-        return shell.run_cell(self.code)
+        shell.run_cell(self.code)

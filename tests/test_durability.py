@@ -276,3 +276,25 @@ def test_a_version_1_database_migrates_and_its_rooms_get_keys(tmp_path):
     assert manager.key_access("old-room", keys["edit"]) == "edit"  # keys made on first use
     assert manager.key_access("old-room", keys["view"]) == "view"
     assert manager.key_access("old-room", "guess") is None
+
+
+async def test_a_locked_database_during_a_request_is_a_503_and_loses_nothing(api, db_path):
+    status, room = await api("POST", "rooms", body={"name": "Ana"})
+    assert status == 201
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds the file past busy_timeout
+    try:
+        status, error = await api("POST", "rooms", body={"name": "Bob"})
+        assert status == 503, error
+        assert error == {"error": "room storage is unavailable: database is locked", "status": 503}
+        status, error = await api(
+            "POST", "rooms", room["roomId"], "participants", body={"name": "C"}
+        )
+        assert status == 503 and "database is locked" in error["error"]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    status, page = await api("GET", "rooms")
+    assert status == 200 and [r["roomId"] for r in page["rooms"]] == [room["roomId"]]
+    status, again = await api("POST", "rooms", room["roomId"], "participants", body={"name": "C"})
+    assert status == 200 and again["participants"] == ["Ana", "C"]

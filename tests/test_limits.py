@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 
 import pytest
 from pycrdt import create_awareness_message
@@ -148,9 +149,11 @@ async def test_room_creation_is_rate_limited_per_address(jp_fetch):
 
 
 async def test_a_peer_that_stops_answering_pings_is_dropped(tmp_path):
-    """In a real server process (its own event loop runs the ping timer)."""
+    """In a real server process (its own event loop runs the ping timer): a peer silent
+    for three ping intervals is dropped, not sooner, and Tornado has nothing to warn about."""
+    interval = 0.3
     server = ServerProcess(
-        tmp_path, tmp_path / "rooms.db", ("--CodeCompanionApp.ping_interval=0.2",)
+        tmp_path, tmp_path / "rooms.db", (f"--CodeCompanionApp.ping_interval={interval}",)
     )
     await asyncio.to_thread(server.start)
     try:
@@ -165,15 +168,27 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(tmp_path):
         write_frame = protocol._write_frame
 
         def no_pongs(fin, opcode, data, flags=0):
-            return None if opcode == 0xA else write_frame(fin, opcode, data, flags)
+            if opcode != 0xA:
+                return write_frame(fin, opcode, data, flags)
+            dropped = asyncio.get_running_loop().create_future()
+            dropped.set_result(None)
+            return dropped
 
         protocol._write_frame = no_pongs
+        silent_since = time.monotonic()
         await eventually(lambda: watcher.peer_names == set(), what="the ghost's presence cleared")
+        silent_for = time.monotonic() - silent_since
         await asyncio.wait_for(ghost.closed.wait(), 10)
+        # Its last pong came at most one interval before it went silent; the server gives up
+        # once that pong is three intervals old, at its next ping.
+        assert silent_for >= 2 * interval, silent_for
         assert watcher.connected  # the live peer answers pings and stays
         await watcher.close()
     finally:
         await asyncio.to_thread(server.stop)
+    log = server.log()
+    assert "WebSocket ping timeout after" in log  # Jupyter's keep-alive did it
+    assert "websocket_ping_timeout" not in log, log  # and Tornado's has no complaint
 
 
 @pytest.mark.cc_config(max_peers_per_room=2)

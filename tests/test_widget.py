@@ -105,15 +105,23 @@ def test_join_keeps_the_key_of_the_link_for_the_browser():
     assert CodeRoom.join("abc123").name == ""  # the widget will ask for a name
 
 
-def test_run_executes_the_room_code_in_this_kernel():
+def test_run_executes_the_room_code_in_this_kernel_and_shows_only_its_output():
     from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
 
     shell = InteractiveShell.instance()
-    room = CodeRoom(name="Ana")
-    room.code = "answer_from_room = 40 + 2"
-    result = room.run()
-    assert result.success
+    shell.user_ns["room"] = room = CodeRoom(name="Ana")
+    room.code = "answer_from_room = 40 + 2\nprint('the answer is', answer_from_room)"
+    with capture_output() as shown:
+        shell.run_cell("room.run()")
     assert shell.user_ns["answer_from_room"] == 42
+    assert shown.stdout == "the answer is 42\n"  # no ExecutionResult(...) after it
+
+    room.code = "1 / 0"
+    with capture_output() as shown:
+        shell.run_cell("room.run()")
+    assert "ZeroDivisionError" in shown.stdout
+    assert "ExecutionResult" not in shown.stdout
 
 
 def test_run_refuses_other_languages():

@@ -27,6 +27,7 @@ import { yCollab, yUndoManagerKeymap } from "y-codemirror.next";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 
+import { FINAL_CLOSE_CODES } from "./closeCodes";
 import { colorFor } from "./colors";
 import { LANGUAGES, languageSupport } from "./languages";
 import { editorTheme, highlightStyle, isDarkPage, watchPageTheme } from "./theme";
@@ -52,13 +53,6 @@ export interface SessionOptions {
   params?: Record<string, string>;
   readOnly?: boolean;
 }
-
-// Close codes after which reconnecting cannot help.
-const FINAL_CLOSE_CODES: Record<number, string> = {
-  4404: "This room does not exist.",
-  4410: "This room was deleted.",
-  4403: "This link no longer opens the room.",
-};
 
 const LOCAL_ORIGIN = "codecompanion-local";
 
