@@ -51,9 +51,7 @@ def bench_server(name: str, scale: Scale, chosen: tuple[str, ...], workdir: Path
     places = itertools.count()
 
     def fresh_server(persist: bool = False) -> Server:
-        place = workdir / str(next(places))
-        place.mkdir()
-        server = SERVERS[name](place, persist=persist)
+        server = SERVERS[name](workdir / str(next(places)), persist=persist)
         server.start()
         return server
 
@@ -71,7 +69,6 @@ def bench_server(name: str, scale: Scale, chosen: tuple[str, ...], workdir: Path
         server = SERVERS[name](workdir / workload, persist=workload == "cold")
         # (The anchors keep rooms in memory by default; a cold load needs their store.)
         try:
-            server.workdir.mkdir()
             server.start()
             results[workload] = runs[workload](server)
         except Exception as e:  # one server failing a workload is a result, not the end

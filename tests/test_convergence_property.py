@@ -23,8 +23,9 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 from pycrdt import Awareness, Doc, Map, Text
-from server_process import ServerProcess
 from yclient import YClient, eventually
+
+from codecompanion_ext.testing import JupyterServerProcess as ServerProcess
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ class Run:
         self.updates: list[bytes] = []  # every edit made, by anyone, online or not
 
     async def content(self) -> str:
-        status, body = await self.server.arequest("GET", "rooms", self.room_id, "content")
+        status, body = await self.server.aapi("GET", "rooms", self.room_id, "content")
         assert status == 200, (status, body)
         assert isinstance(body, str)
         return body
@@ -310,7 +311,7 @@ class Run:
 async def play(server: ServerProcess, scenario: Scenario) -> None:
     if server.proc is None or server.proc.poll() is not None:  # an earlier example failed
         await asyncio.to_thread(server.start)
-    status, room = await server.arequest("POST", "rooms", body={"name": "Ana"})
+    status, room = await server.aapi("POST", "rooms", body={"name": "Ana"})
     assert status == 201, room
     assert isinstance(room, dict)
     run = Run(server, room["roomId"], len(scenario.online))
@@ -333,7 +334,7 @@ async def play(server: ServerProcess, scenario: Scenario) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     workdir: Path = tmp_path_factory.mktemp("convergence")
-    process = ServerProcess(workdir, workdir / "rooms.db", SERVER_ARGS)
+    process = ServerProcess(workdir, SERVER_ARGS)
     yield process.start()
     process.stop()
 

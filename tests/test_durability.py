@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 from pycrdt import Doc, Text, create_update_message
-from server_process import ServerProcess
 from yclient import YClient, eventually
 
 from codecompanion_ext.keys import KeyMaker
 from codecompanion_ext.room import Room
 from codecompanion_ext.rooms import RoomManager, initial_state
 from codecompanion_ext.store import SCHEMA_VERSION, RoomRecord, RoomStore, StoreError
+from codecompanion_ext.testing import JupyterServerProcess as ServerProcess
 
 
 @pytest.fixture
 def server(tmp_path: Path):
-    process = ServerProcess(tmp_path, tmp_path / "rooms.db")
+    process = ServerProcess(tmp_path)
     yield process.start()
     process.stop()
 
@@ -30,7 +30,7 @@ def client_for(server: ServerProcess, room_id: str) -> YClient:
 
 
 async def create_room(server: ServerProcess) -> str:
-    status, room = await server.arequest("POST", "rooms", body={"name": "Ana"})
+    status, room = await server.aapi("POST", "rooms", body={"name": "Ana"})
     assert status == 201, room
     return room["roomId"]
 
@@ -43,7 +43,7 @@ async def test_graceful_restart_keeps_every_edit(server):
     expected = a.text
 
     async def stored():
-        return (await server.arequest("GET", "rooms", room_id, "content"))[1]
+        return (await server.aapi("GET", "rooms", room_id, "content"))[1]
 
     while await stored() != expected:
         await asyncio.sleep(0.01)
@@ -86,7 +86,7 @@ async def test_kill_9_mid_typing_loses_nothing_any_client_received(server):
         await typing
 
         await asyncio.to_thread(server.start)
-        _, restored = await server.arequest("GET", "rooms", room_id, "content")
+        _, restored = await server.aapi("GET", "rooms", room_id, "content")
         assert restored.startswith(received), "an edit a client had received was lost"
         assert typist.text.startswith(restored)
 
@@ -95,7 +95,7 @@ async def test_kill_9_mid_typing_loses_nothing_any_client_received(server):
         await eventually(lambda: watcher.text == typist.text, what="reconnected peers converge")
         assert len(typist.text) == typed
 
-    _, final = await server.arequest("GET", "rooms", room_id, "content")
+    _, final = await server.aapi("GET", "rooms", room_id, "content")
     assert final == typist.text
     await typist.close()
     await watcher.close()
@@ -103,11 +103,11 @@ async def test_kill_9_mid_typing_loses_nothing_any_client_received(server):
 
 async def test_patch_survives_kill_9(server):
     room_id = await create_room(server)
-    status, _ = await server.arequest("PATCH", "rooms", room_id, body={"programmingLanguage": "go"})
+    status, _ = await server.aapi("PATCH", "rooms", room_id, body={"programmingLanguage": "go"})
     assert status == 200
     await asyncio.to_thread(server.kill)
     await asyncio.to_thread(server.start)
-    _, room = await server.arequest("GET", "rooms", room_id)
+    _, room = await server.aapi("GET", "rooms", room_id)
     assert room["programmingLanguage"] == "go"
     client = await client_for(server, room_id).sync()
     assert client.language == "go"
@@ -216,9 +216,9 @@ def test_server_with_a_corrupt_database_says_so_and_touches_nothing(tmp_path):
     path = tmp_path / "rooms.db"
     garbage = b"this is not a database" * 100
     path.write_bytes(garbage)
-    process = ServerProcess(tmp_path, path).start(ready_status=503)
+    process = ServerProcess(tmp_path, db_path=path).start()
     try:
-        status, error = process.request("GET", "rooms")
+        status, error = process.api("GET", "rooms")
         assert status == 503
         assert "cannot open the room database" in error["error"]
         assert "Code Companion rooms are unavailable" in process.log()

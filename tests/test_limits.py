@@ -9,10 +9,10 @@ import time
 
 import pytest
 from pycrdt import create_awareness_message
-from server_process import ServerProcess
 from yclient import YClient, eventually
 
 from codecompanion_ext.limits import AddressLimiter, TokenBucket
+from codecompanion_ext.testing import JupyterServerProcess as ServerProcess
 
 
 class FakeClock:
@@ -152,12 +152,10 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(tmp_path):
     """In a real server process (its own event loop runs the ping timer): a peer silent
     for three ping intervals is dropped, not sooner, and Tornado has nothing to warn about."""
     interval = 0.3
-    server = ServerProcess(
-        tmp_path, tmp_path / "rooms.db", (f"--CodeCompanionApp.ping_interval={interval}",)
-    )
+    server = ServerProcess(tmp_path, [f"--CodeCompanionApp.ping_interval={interval}"])
     await asyncio.to_thread(server.start)
     try:
-        _, room = await server.arequest("POST", "rooms", body={"name": "Ana"})
+        _, room = await server.aapi("POST", "rooms", body={"name": "Ana"})
         url = f"{server.ws_base}/{room['roomId']}"
         watcher = await YClient(url, headers=server.headers).sync()
         ghost = await YClient(url, headers=server.headers).sync()

@@ -3,159 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
-import shutil
-import signal
 import subprocess
-import sys
 import time
 from http.client import HTTPConnection
 from pathlib import Path
-from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qs, urlsplit
-from urllib.request import Request, urlopen
+from urllib.request import urlopen
 
 import pytest
-from server_process import free_port
 from tornado.web import HTTPError as TornadoHTTPError
 from yclient import YClient, eventually
 
 import codecompanion_ext.standalone as standalone
 from codecompanion_ext.standalone import NoContentsManager, NoKernelManager
-
-BANNER = "Code Companion rooms are open at:"
-
-
-class RoomServer:
-    """One `codecompanion` process with its own Jupyter dirs, stdout and stderr files."""
-
-    def __init__(self, workdir: Path, *args: str, command: list[str] | None = None) -> None:
-        self.workdir = workdir
-        self.args = args
-        self.command = command or [sys.executable, "-m", "codecompanion_ext.standalone"]
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> RoomServer:
-        self.starts += 1
-        env = {
-            **os.environ,
-            "JUPYTER_CONFIG_DIR": str(self.workdir / "config"),
-            "JUPYTER_DATA_DIR": str(self.workdir / "data"),
-            "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
-        }
-        env.pop("JUPYTER_TOKEN", None)
-        with (
-            open(self.workdir / f"stdout-{self.starts}.txt", "wb") as out,
-            open(self.workdir / f"stderr-{self.starts}.txt", "wb") as err,
-        ):
-            self.proc = subprocess.Popen(
-                [
-                    *self.command,
-                    "--ip=127.0.0.1",
-                    f"--port={self.port}",
-                    "--port-retries=0",
-                    *self.args,
-                ],
-                cwd=self.workdir,
-                env=env,
-                stdout=out,
-                stderr=err,
-            )
-        self.wait_ready(timeout)
-        return self
-
-    def wait_ready(self, timeout: float = 60.0, banners: int = 1) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"exited with {self.proc.returncode}:\n{self.output()}")
-            if self.stdout().count(BANNER) >= banners:
-                try:
-                    if self.request("GET", "api")[0] == 200:
-                        return
-                except (URLError, ConnectionError, OSError):
-                    pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"no answer within {timeout}s:\n{self.output()}")
-            time.sleep(0.05)
-
-    def stdout(self) -> str:
-        return (self.workdir / f"stdout-{self.starts}.txt").read_text(errors="replace")
-
-    def output(self) -> str:
-        stderr = (self.workdir / f"stderr-{self.starts}.txt").read_text(errors="replace")
-        return self.stdout() + stderr
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-        return self.proc.returncode
-
-    def jupyter_token(self) -> str:
-        assert self.proc is not None
-        info = self.workdir / "runtime" / f"jpserver-{self.proc.pid}.json"
-        return json.loads(info.read_text())["token"]
-
-    def request(
-        self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, object]:
-        data = None if body is None else json.dumps(body).encode()
-        request = Request(f"{self.base}/{path}", data=data, method=method, headers=headers or {})
-        try:
-            with urlopen(request, timeout=10) as response:
-                return response.status, _decode(response.read(), response.headers)
-        except HTTPError as e:
-            return e.code, _decode(e.read(), e.headers)
-
-    async def arequest(self, *args: object, **kwargs: object) -> tuple[int, object]:
-        return await asyncio.to_thread(self.request, *args, **kwargs)  # type: ignore[arg-type]
-
-
-def _decode(body: bytes, headers: object) -> object:
-    content_type = headers.get("Content-Type", "")  # type: ignore[attr-defined]
-    text = body.decode("utf-8")
-    return json.loads(text) if content_type.startswith("application/json") else text
-
-
-def child_pids(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
+from codecompanion_ext.testing import BANNER, StandaloneServerProcess, descendants, venv_script
 
 
 def edit_key(room: dict) -> str:
     return parse_qs(urlsplit(room["links"]["edit"]).query)["key"][0]
 
 
-def room_client(server: RoomServer, room: dict, name: str = "py") -> YClient:
+def room_client(server: StandaloneServerProcess, room: dict, name: str = "py") -> YClient:
     """A pycrdt peer that joins with the room link's key, as a student's page does."""
     url = f"ws://127.0.0.1:{server.port}/codecompanion/ws/{room['roomId']}?key={edit_key(room)}"
     return YClient(url, name=name)
 
 
-async def stored_text(server: RoomServer, room: dict) -> object:
+async def stored_text(server: StandaloneServerProcess, room: dict) -> object:
     path = f"codecompanion/api/rooms/{room['roomId']}/content"
     status, text = await server.arequest("GET", path, headers={"X-Room-Key": edit_key(room)})
     assert status == 200, text
@@ -164,7 +40,7 @@ async def stored_text(server: RoomServer, room: dict) -> object:
 
 @pytest.fixture
 def servers():
-    started: list[RoomServer] = []
+    started: list[StandaloneServerProcess] = []
     yield started
     for server in started:
         if server.proc is not None:
@@ -176,7 +52,7 @@ def servers():
 
 async def test_open_rooms_survive_sigterm_and_restart(tmp_path, servers):
     db = tmp_path / "class.db"
-    server = RoomServer(tmp_path, f"--db={db}")
+    server = StandaloneServerProcess(tmp_path, [f"--db={db}"])
     servers.append(server)
     await asyncio.to_thread(server.start)
     landing = f"http://127.0.0.1:{server.port}/codecompanion/"
@@ -207,7 +83,9 @@ async def test_open_rooms_survive_sigterm_and_restart(tmp_path, servers):
 
 
 async def test_creation_token_guards_creating_rooms(tmp_path, servers):
-    server = RoomServer(tmp_path, f"--db={tmp_path / 'rooms.db'}", "--creation-token=s3cret")
+    server = StandaloneServerProcess(
+        tmp_path, [f"--db={tmp_path / 'rooms.db'}", "--creation-token=s3cret"]
+    )
     servers.append(server)
     await asyncio.to_thread(server.start)
     assert "creating a room needs the creation token" in server.stdout()
@@ -234,7 +112,7 @@ async def test_reads_its_own_config_file_not_jupyter_servers(tmp_path, servers):
         'c.CodeCompanionApp.creation_token = "jupyter"\n'
         'c.ServerApp.jpserver_extensions = {"jupyterlab": True}\n'
     )
-    server = RoomServer(tmp_path, f"--db={tmp_path / 'rooms.db'}")
+    server = StandaloneServerProcess(tmp_path, [f"--db={tmp_path / 'rooms.db'}"])
     servers.append(server)
     await asyncio.to_thread(server.start)
     for token, expected in (("jupyter", 403), ("own", 201)):
@@ -250,7 +128,7 @@ async def test_reads_its_own_config_file_not_jupyter_servers(tmp_path, servers):
 
 def test_no_kernels_sessions_terminals_or_files_even_with_the_token(tmp_path, servers):
     (tmp_path / "secret.txt").write_text("not for students")
-    server = RoomServer(tmp_path, f"--db={tmp_path / 'rooms.db'}")
+    server = StandaloneServerProcess(tmp_path, [f"--db={tmp_path / 'rooms.db'}"])
     servers.append(server)
     server.start()
     token = server.jupyter_token()
@@ -274,7 +152,7 @@ def test_no_kernels_sessions_terminals_or_files_even_with_the_token(tmp_path, se
         assert "runs no code" in answer["message"]
     status, page = server.request("GET", "files/secret.txt", headers=auth)
     assert status == 404 and "not for students" not in page
-    assert child_pids(server.proc.pid) == []
+    assert descendants(server.proc.pid) == []
     assert server.request("GET", "lab", headers=auth)[0] == 404  # no other extension either
 
     rooms = server.request("GET", "codecompanion/api/rooms", headers=auth)
@@ -292,7 +170,9 @@ async def test_kernel_and_contents_managers_refuse_whoever_asks():
 
 
 def test_given_token_is_used_and_not_printed(tmp_path, servers):
-    server = RoomServer(tmp_path, f"--db={tmp_path / 'rooms.db'}", "--IdentityProvider.token=t0k")
+    server = StandaloneServerProcess(
+        tmp_path, [f"--db={tmp_path / 'rooms.db'}", "--IdentityProvider.token=t0k"]
+    )
     servers.append(server)
     server.start()
     assert server.jupyter_token() == "t0k"
@@ -304,14 +184,13 @@ def test_given_token_is_used_and_not_printed(tmp_path, servers):
 
 
 def test_installed_script_and_help(tmp_path, servers):
-    script = shutil.which("codecompanion")
-    assert script is not None, "pip install -e . puts a `codecompanion` script on the PATH"
+    script = venv_script("codecompanion")  # beside this interpreter, as pip installs it
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     for option in ("--ip", "--port", "--db", "--creation-token", "--dev"):
         assert re.search(rf"^{option}\b", result.stdout, flags=re.M), option
 
-    server = RoomServer(tmp_path, f"--db={tmp_path / 'rooms.db'}", command=[script])
+    server = StandaloneServerProcess(tmp_path, [f"--db={tmp_path / 'rooms.db'}"])
     servers.append(server)
     server.start()
     assert f"http://127.0.0.1:{server.port}/codecompanion/" in server.stdout()
@@ -322,6 +201,8 @@ def test_installed_script_and_help(tmp_path, servers):
     assert response.getheader("Location").startswith("/codecompanion/")
     connection.close()
     assert server.stop() == 0
+    # It has no kernels, so it says nothing of stopping or shutting them down.
+    assert "kernel" not in server.output().lower(), server.output()
 
 
 def test_unusable_database_exits_with_the_reason(tmp_path):
@@ -332,7 +213,7 @@ def test_unusable_database_exits_with_the_reason(tmp_path):
         **{f"JUPYTER_{d.upper()}_DIR": str(tmp_path / d) for d in ("config", "data", "runtime")},
     }
     result = subprocess.run(
-        [sys.executable, "-m", "codecompanion_ext.standalone", f"--db={db}", "--port=0"],
+        [venv_script("codecompanion"), f"--db={db}", "--port=0"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -344,7 +225,7 @@ def test_unusable_database_exits_with_the_reason(tmp_path):
 
 
 async def test_dev_restarts_on_a_code_change_and_keeps_rooms(tmp_path, servers):
-    server = RoomServer(tmp_path, f"--db={tmp_path / 'rooms.db'}", "--dev")
+    server = StandaloneServerProcess(tmp_path, [f"--db={tmp_path / 'rooms.db'}", "--dev"])
     servers.append(server)
     await asyncio.to_thread(server.start)
     status, room = await server.arequest("POST", "codecompanion/api/rooms", {"name": "Ana"})

@@ -13,14 +13,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -28,71 +22,36 @@ from pathlib import Path
 import psutil
 from pycrdt import Doc, Text
 
+from codecompanion_ext.testing import ServerProcess, venv_script
+
 BENCHMARKS = Path(__file__).resolve().parent.parent
 NODE_MODULES = BENCHMARKS / "node_modules"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"server did not listen on port {port} within {timeout} s")
-
-
-class Server:
-    """A server process under test; subclasses say how to start it and name its rooms."""
+class Server(ServerProcess):
+    """A server process under test (the tests' harness); subclasses say how to start it
+    and name its rooms."""
 
     name = ""
     label = ""
     persists = False
 
     def __init__(self, workdir: Path, persist: bool = False) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-        self.log_path = workdir / f"{self.name}.log"
+        super().__init__(workdir)
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        raise NotImplementedError
+    def start(self, timeout: float = 60.0) -> Server:
+        super().start(timeout)
+        assert self.proc is not None
+        self.ps = psutil.Process(self.proc.pid)
+        return self
 
-    def start(self) -> None:
-        args, env = self.command()
-        self.log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            args,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, self.process)
-        self.ps = psutil.Process(self.process.pid)
+    def stop(self, timeout: float = 120.0) -> int | None:  # a store may still be writing
+        return super().stop(timeout)
 
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(120)  # a store may still be writing a backlog
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-        self.log.close()
-
-    def restart(self) -> None:
+    def restart(self, timeout: float = 60.0) -> Server:
+        """A graceful restart: what a store wrote must be there again."""
         self.stop()
-        self.start()
+        return self.start(timeout)
 
     def cpu_seconds(self) -> float:
         times = self.ps.cpu_times()
@@ -119,11 +78,9 @@ class Ours(Server):
     persists = True
     extra_args: tuple[str, ...] = ()  # e.g. --CodeCompanionApp.synchronous=FULL
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        script = Path(sys.executable).with_name("codecompanion")
-        launcher = str(script) if script.exists() else shutil.which("codecompanion")
+    def command(self) -> list[str]:
         return [
-            launcher or "codecompanion",
+            venv_script("codecompanion"),
             "--ip=127.0.0.1",
             f"--port={self.port}",
             f"--db={self.workdir / 'ours.db'}",
@@ -131,7 +88,7 @@ class Ours(Server):
             "--CodeCompanionApp.rooms_per_minute_per_address=0",
             "--ServerApp.log_level=WARN",
             *self.extra_args,
-        ], {}
+        ]
 
     def new_rooms(self, count: int) -> list[str]:
         urls = []
@@ -171,12 +128,12 @@ class PycrdtWebsocket(Server):
         super().__init__(workdir)
         self.persists = persist  # SQLiteYStore
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
+    def command(self) -> list[str]:
         script = BENCHMARKS / "servers" / "pycrdt_websocket_server.py"
         args = [sys.executable, str(script), "--port", str(self.port)]
         if self.persists:
             args += ["--store", str(self.workdir / "pycrdt-websocket.db")]
-        return args, {}
+        return args
 
 
 class YWebsocketServer(Server):
@@ -187,12 +144,12 @@ class YWebsocketServer(Server):
         super().__init__(workdir)
         self.persists = persist  # YPERSISTENCE (LevelDB)
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
+    def command(self) -> list[str]:
         script = NODE_MODULES / "@y" / "websocket-server" / "src" / "server.js"
-        env = {"HOST": "127.0.0.1", "PORT": str(self.port)}
+        self.extra_env = {"HOST": "127.0.0.1", "PORT": str(self.port)}
         if self.persists:
-            env["YPERSISTENCE"] = str(self.workdir / "y-websocket-leveldb")
-        return ["node", str(script)], env
+            self.extra_env["YPERSISTENCE"] = str(self.workdir / "y-websocket-leveldb")
+        return ["node", str(script)]
 
 
 SERVERS = {cls.name: cls for cls in (Ours, PycrdtWebsocket, YWebsocketServer)}

@@ -15,7 +15,6 @@ import importlib
 import inspect
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,7 +41,7 @@ def lab(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[LabServer]:
     """A JupyterLab server for this module's tests (see LabServer): `base_url`, `token`,
-    `root_dir`, `db_path`, `log_path`, `write_notebook(path, cells)`, `request(method, path)`,
+    `root_dir`, `db_path`, `log()`, `write_notebook(path, cells)`, `request(method, path)`,
     `kill()`, `start()`, `restart()`."""
     server = LabServer(tmp_path_factory.mktemp("lab"))
     try:
@@ -52,8 +51,7 @@ def lab(
         server.stop()
         logs = ARTIFACTS_DIR / "e2e" / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        if server.log_path.exists():
-            shutil.copyfile(server.log_path, logs / f"{_slug(request.node.name)}.server.log")
+        (logs / f"{_slug(request.node.name)}.server.log").write_text(server.log())
 
 
 def _missing_browser_stack() -> str | None:
@@ -158,6 +156,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append((f"browser {person.name} ({report.when})", f"{note}\n{console}"))
     server = funcargs.get("lab")
     if isinstance(server, LabServer):
-        report.sections.append(
-            (f"jupyter server log, tail ({report.when})", f"{server.log_path}\n{server.log_tail()}")
-        )
+        report.sections.append((f"jupyter server log, tail ({report.when})", server.log_tail()))

@@ -20,16 +20,13 @@ import json
 import os
 import re
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+from urllib.error import URLError
+
+from codecompanion_ext.testing import JupyterServerProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
@@ -50,7 +47,6 @@ VIEWPORT = {"width": 1280, "height": 900}
 
 DEFAULT_TIMEOUT = 30.0  # seconds, for UI waits
 KERNEL_TIMEOUT = 90.0  # seconds, for a kernel to start on a busy 2-core machine
-SERVER_TIMEOUT = 90.0  # seconds, for the lab server to answer
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -61,12 +57,6 @@ T = TypeVar("T")
 
 def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(
@@ -140,37 +130,10 @@ class PlaywrightLoop:
 # --------------------------------------------------------------------------- the lab server
 
 
-def _children(pid: int) -> list[int]:
-    """Pids of all descendants of `pid`, from /proc (no psutil needed)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parens, so split after the last ")"
-        fields = stat[stat.rfind(")") + 2 :].split()
-        parents[int(entry.name)] = int(fields[1])
-    found: list[int] = []
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        kids = [child for child, ppid in parents.items() if ppid == parent]
-        found.extend(kids)
-        frontier.extend(kids)
-    return found
-
-
-def _kill_pids(pids: Sequence[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
-class LabServer:
-    """`python -m jupyterlab` in a subprocess, isolated from the user's Jupyter dirs.
+class LabServer(JupyterServerProcess):
+    """`python -m jupyterlab`, isolated from the user's Jupyter dirs (the shared harness's
+    `JupyterServerProcess`, so it can be SIGKILLed and started again on the same port and
+    database).
 
     The system and sys.prefix Jupyter config and data paths stay visible, so installed lab
     extensions (ipywidgets, anywidget) and the `codecompanion_ext` server extension load. The
@@ -178,18 +141,18 @@ class LabServer:
     setting or saved workspace leaks in.
     """
 
+    name = "lab"
+    module = "jupyterlab"
+
     def __init__(self, workdir: Path, extra_args: Sequence[str] = ()) -> None:
-        self.workdir = workdir
-        self.root_dir = workdir / "notebooks"
-        self.db_path = workdir / "rooms.db"
-        self.log_path = workdir / "server.log"
-        self.extra_args = tuple(extra_args)
-        self.port = free_port()
-        self.token = secrets.token_hex(16)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        for sub in ("notebooks", "config", "data", "runtime", "ipython"):
-            (workdir / sub).mkdir(parents=True, exist_ok=True)
+        lab_args = (
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+            *extra_args,
+        )
+        super().__init__(workdir, lab_args, root_dir=workdir / "notebooks")
         # The "get official Jupyter news?" toast would cover part of every screenshot.
         labconfig = workdir / "config" / "labconfig"
         labconfig.mkdir(parents=True, exist_ok=True)
@@ -199,148 +162,14 @@ class LabServer:
             )
         )
 
-    # -- addresses
-
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def url(self, path: str = "") -> str:
-        return f"{self.base_url}/{path.lstrip('/')}"
+        return self.base
 
     def lab_url(self, workspace: str | None = None, token: bool = False) -> str:
         """/lab, or /lab/workspaces/<workspace>; with the token in the query if asked."""
         path = "lab" if workspace is None else f"lab/workspaces/{workspace}"
         return self.url(f"{path}?token={self.token}" if token else path)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"token {self.token}"}
-
-    # -- lifecycle
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self, timeout: float = SERVER_TIMEOUT) -> LabServer:
-        """Start the server (same port, token and database every time); wait until it answers."""
-        assert not self.running, "server already running"
-        self.starts += 1
-        env = {
-            **os.environ,
-            "JUPYTER_CONFIG_DIR": str(self.workdir / "config"),
-            "JUPYTER_DATA_DIR": str(self.workdir / "data"),
-            "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
-            "IPYTHONDIR": str(self.workdir / "ipython"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n===== e2e: start #{self.starts} on port {self.port} =====\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "jupyterlab",
-                    "--no-browser",
-                    "--ip=127.0.0.1",
-                    f"--port={self.port}",
-                    "--port-retries=0",
-                    f"--IdentityProvider.token={self.token}",
-                    f"--ServerApp.root_dir={self.root_dir}",
-                    "--ServerApp.allow_root=True",
-                    "--ServerApp.jpserver_extensions=codecompanion_ext=True",
-                    "--LabApp.expose_app_in_browser=True",
-                    "--LabApp.news_url=None",
-                    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                    "--LabApp.extension_manager=readonly",
-                    f"--CodeCompanionApp.db_path={self.db_path}",
-                    *self.extra_args,
-                ],
-                cwd=self.root_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        proc = self.proc
-
-        def answers() -> bool:
-            if proc.poll() is not None:
-                raise _ServerExited(proc.returncode)
-            try:
-                status, _ = self.request("GET", "api/status", timeout=5)
-            except (URLError, OSError):
-                return False
-            return status == 200
-
-        try:
-            wait_until(answers, timeout, interval=0.1, message="the lab server to answer")
-        except (_ServerExited, TimeoutError) as e:
-            self.kill()
-            raise RuntimeError(f"lab server did not start: {e}\n{self.log_tail()}") from None
-        return self
-
-    def kill(self, kernels: bool = True) -> None:
-        """SIGKILL the server: no shutdown hook, no flush. Its kernels too, unless told not to
-        (jupyter_client starts them in their own sessions, so they would outlive it)."""
-        if self.proc is None:
-            return
-        orphans = _children(self.proc.pid) if kernels and self.running else []
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-        _kill_pids(orphans)
-
-    def restart(self, timeout: float = SERVER_TIMEOUT) -> LabServer:
-        """Crash and come back: SIGKILL, then start again on the same port and database."""
-        self.kill()
-        return self.start(timeout)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Graceful stop (SIGTERM: kernels are shut down); SIGKILL if it hangs."""
-        if not self.running:
-            return
-        assert self.proc is not None
-        kids = _children(self.proc.pid)
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
-        _kill_pids([pid for pid in kids if Path(f"/proc/{pid}").exists()])
-
-    # -- logs
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self, lines: int = 150) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
-
-    # -- HTTP
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: object = None,
-        timeout: float = 10.0,
-    ) -> tuple[int, Any]:
-        """Call the server with the token; returns (status, parsed JSON or text), never raises
-        on an HTTP error status."""
-        data = None if body is None else json.dumps(body).encode()
-        headers = dict(self.headers)
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        request = Request(self.url(path), data=data, method=method, headers=headers)
-        try:
-            with urlopen(request, timeout=timeout) as response:
-                return response.status, _decode(response.read(), response.headers)
-        except HTTPError as e:
-            return e.code, _decode(e.read(), e.headers)
 
     def shutdown_kernels(self) -> None:
         """Shut down every session and kernel: tests must not share kernels (2 cores)."""
@@ -388,18 +217,6 @@ class LabServer:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(notebook, indent=1))
         return Path(path).as_posix()
-
-
-class _ServerExited(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(f"server exited with code {code}")
-
-
-def _decode(body: bytes, headers: Any) -> Any:
-    text = body.decode("utf-8", errors="replace")
-    if headers.get("Content-Type", "").startswith("application/json"):
-        return json.loads(text)
-    return text
 
 
 # --------------------------------------------------------------------------- the browser side

@@ -6,7 +6,8 @@ import json
 
 import pytest
 from e2e_harness import LabServer, wait_until
-from server_process import ServerProcess
+
+from codecompanion_ext.testing import JupyterServerProcess as ServerProcess
 
 CONNECTED = ".cc-status[data-status=connected]"
 
@@ -14,7 +15,7 @@ CONNECTED = ".cc-status[data-status=connected]"
 @pytest.fixture
 def other_server(tmp_path):
     (tmp_path / "other").mkdir()
-    server = ServerProcess(tmp_path / "other", tmp_path / "other" / "rooms.db").start()
+    server = ServerProcess(tmp_path / "other").start()
     yield server
     server.stop()
 
@@ -22,7 +23,7 @@ def other_server(tmp_path):
 def test_notebook_joins_a_room_on_another_server_by_link(
     lab: LabServer, user, other_server: ServerProcess
 ) -> None:
-    status, room = other_server.request(
+    status, room = other_server.api(
         "POST", "rooms", body={"name": "Teacher", "programmingLanguage": "python"}
     )
     assert status == 201
@@ -42,11 +43,11 @@ def test_notebook_joins_a_room_on_another_server_by_link(
     kim.page.keyboard.type("print('typed from another server')")
 
     def remote_content() -> bool:
-        _, text = other_server.request("GET", "rooms", room["roomId"], "content")
+        _, text = other_server.api("GET", "rooms", room["roomId"], "content")
         return text == "print('typed from another server')"
 
     wait_until(remote_content, 20, message="the edit stored on the other server")
-    _, record = other_server.request("GET", "rooms", room["roomId"])
+    _, record = other_server.api("GET", "rooms", room["roomId"])
     assert record["participants"] == ["Teacher", "Kim"]
     access = json.loads(kim.execute_in_kernel("import json; print(json.dumps(room.access))"))
     assert access == "edit"
