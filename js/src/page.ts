@@ -7,9 +7,11 @@ import {
   RoomApi,
   RoomError,
   type Server,
+  errorText,
   parseRoomLink,
   serverAt,
 } from "./api";
+import { element } from "./dom";
 import { LANGUAGES } from "./languages";
 import { RoomSession } from "./session";
 import { RoomView } from "./view";
@@ -26,17 +28,6 @@ interface PageConfig {
 const NAME_KEY = "codecompanion.name";
 /** Set by the landing page for the room it just created: its creator is not asked again. */
 const CREATED_KEY = (roomId: string) => `codecompanion.created.${roomId}`;
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className = "",
-  text?: string,
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function readConfig(): PageConfig {
   const node = document.getElementById("codecompanion-page-config");
@@ -65,10 +56,6 @@ function savedName(): string {
 
 function saveName(name: string): void {
   storage("local")?.setItem(NAME_KEY, name);
-}
-
-function message(error: unknown): string {
-  return error instanceof RoomError ? error.message : `Unexpected error: ${error}`;
 }
 
 function pageHeader(server: Server): HTMLElement {
@@ -100,7 +87,7 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
   try {
     room = await api.get(roomId);
   } catch (error) {
-    view.showError(message(error), false);
+    view.showError(errorText(error), false);
     return;
   }
   access = room.access === "view" ? "view" : "edit";
@@ -121,7 +108,7 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
       room = await api.join(roomId, name);
       break;
     } catch (error) {
-      view.showError(message(error), false);
+      view.showError(errorText(error), false);
       if (!(error instanceof RoomError) || error.status !== 400) return;
       name = ""; // an invalid name: ask again, the error stays above the prompt
     }
@@ -225,7 +212,7 @@ function createSection(config: PageConfig, server: Server): HTMLElement {
       window.location.assign(room.links.edit || api.roomLink(room.roomId));
     } catch (error) {
       const wrongCode = token && error instanceof RoomError && error.status === 403;
-      showAlert(alert, wrongCode ? "That creation code is not right." : message(error));
+      showAlert(alert, wrongCode ? "That creation code is not right." : errorText(error));
       submit.disabled = false;
     }
   });
@@ -270,7 +257,7 @@ function joinSection(config: PageConfig, server: Server): HTMLElement {
             "Paste the room's full link (the one with ?key=…).",
         );
       } else {
-        showAlert(alert, message(error));
+        showAlert(alert, errorText(error));
       }
       return;
     }
@@ -308,7 +295,7 @@ function start(): void {
     roomPage(config, server, main).catch((error) => {
       const box = alertBox();
       main.prepend(box);
-      showAlert(box, message(error));
+      showAlert(box, errorText(error));
     });
   } else {
     landingPage(config, server, main);

@@ -2,19 +2,9 @@
 // errors and the guest name prompt. Every user-supplied string goes in as text, never HTML.
 import type { Access } from "./api";
 import { colorFor } from "./colors";
+import { element } from "./dom";
 import { LANGUAGES } from "./languages";
 import type { ConnectionStatus } from "./session";
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string,
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 const STATUS_LABELS: Record<ConnectionStatus, string> = {
   connecting: "Connecting…",

@@ -1,7 +1,7 @@
 // The anywidget front end of codecompanion_ext.CodeRoom: create or join a room, then co-edit it.
 import "./style.css";
 
-import { type Access, type Room, RoomApi, RoomError, pageServer, serverAt } from "./api";
+import { type Access, type Room, RoomApi, RoomError, errorText, pageServer, serverAt } from "./api";
 import { RoomSession } from "./session";
 import { RoomView } from "./view";
 
@@ -27,7 +27,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     model.save_changes();
   };
   const fail = (error: unknown) => {
-    const message = error instanceof RoomError ? error.message : `Unexpected error: ${error}`;
+    const message = errorText(error);
     view.showError(message, session !== undefined);
     update({ status: "error", error: message });
   };
