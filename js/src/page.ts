@@ -1,6 +1,7 @@
 // The standalone pages served by codecompanion_ext/pages.py: the room page
 // ({base}codecompanion/rooms/{roomId}?key=KEY) and the landing page ({base}codecompanion/).
-// Same RoomView and RoomSession as the notebook widget. Every user-supplied string is text.
+// Same RoomView, RoomSession and binding as the notebook widget. Every user-supplied string
+// is text.
 import {
   type Access,
   type Room,
@@ -11,6 +12,7 @@ import {
   parseRoomLink,
   serverAt,
 } from "./api";
+import { bindSession } from "./binding";
 import { element } from "./dom";
 import { LANGUAGES } from "./languages";
 import { RoomSession } from "./session";
@@ -75,11 +77,7 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
   const lastSegment = window.location.pathname.replace(/\/$/, "").split("/").pop() || "";
   const roomId = config.roomId || decodeURIComponent(lastSegment);
   const api = new RoomApi(server, { key: key || undefined });
-  let session: RoomSession | undefined;
-  let access: Access = "edit";
-  const view = new RoomView(main, (id) => {
-    if (access === "edit") session?.setLanguage(id);
-  });
+  const view = new RoomView(main);
   view.setRoom(roomId, "");
   document.title = `Room ${roomId} · Code Companion`;
 
@@ -90,7 +88,7 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
     view.showError(errorText(error), false);
     return;
   }
-  access = room.access === "view" ? "view" : "edit";
+  const access: Access = room.access === "view" ? "view" : "edit";
   view.setAccess(access);
   view.setLanguage(room.programmingLanguage);
   view.setParticipants(room.participants);
@@ -115,26 +113,15 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
   }
   saveName(name);
   view.clearError();
-  view.setParticipants(room.participants);
-  view.setLanguage(room.programmingLanguage);
 
-  session = new RoomSession({
+  const session = new RoomSession({
     websocketUrl: api.websocketUrl,
-    roomId: room.roomId,
-    name,
-    parent: view.editorHost,
     params: api.websocketParams,
-    readOnly: access === "view",
-    events: {
-      status: (status, unsent) => view.setStatus(status, unsent),
-      online: (names) => view.setOnline(names),
-      participants: (names) => view.setParticipants(names),
-      language: (id) => view.setLanguage(id),
-      code: () => undefined,
-      ended: (reason) => view.showError(reason, true),
-    },
+    room,
+    name,
   });
-  if (access === "edit") session.focus();
+  const { editor } = bindSession(session, view);
+  if (access === "edit") editor.focus();
 }
 
 // ---------------------------------------------------------------------------- landing page
