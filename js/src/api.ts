@@ -27,6 +27,11 @@ export class RoomError extends Error {
   }
 }
 
+/** What to tell people when `error` stopped something: our own messages as they are. */
+export function errorText(error: unknown): string {
+  return error instanceof RoomError ? error.message : `Unexpected error: ${error}`;
+}
+
 export interface Server {
   /** Absolute base URL of the Jupyter server, ending in "/". */
   baseUrl: string;

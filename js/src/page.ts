@@ -1,15 +1,19 @@
 // The standalone pages served by codecompanion_ext/pages.py: the room page
 // ({base}codecompanion/rooms/{roomId}?key=KEY) and the landing page ({base}codecompanion/).
-// Same RoomView and RoomSession as the notebook widget. Every user-supplied string is text.
+// Same RoomView, RoomSession and binding as the notebook widget. Every user-supplied string
+// is text.
 import {
   type Access,
   type Room,
   RoomApi,
   RoomError,
   type Server,
+  errorText,
   parseRoomLink,
   serverAt,
 } from "./api";
+import { bindSession } from "./binding";
+import { element } from "./dom";
 import { LANGUAGES } from "./languages";
 import { RoomSession } from "./session";
 import { RoomView } from "./view";
@@ -26,17 +30,6 @@ interface PageConfig {
 const NAME_KEY = "codecompanion.name";
 /** Set by the landing page for the room it just created: its creator is not asked again. */
 const CREATED_KEY = (roomId: string) => `codecompanion.created.${roomId}`;
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className = "",
-  text?: string,
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function readConfig(): PageConfig {
   const node = document.getElementById("codecompanion-page-config");
@@ -67,10 +60,6 @@ function saveName(name: string): void {
   storage("local")?.setItem(NAME_KEY, name);
 }
 
-function message(error: unknown): string {
-  return error instanceof RoomError ? error.message : `Unexpected error: ${error}`;
-}
-
 function pageHeader(server: Server): HTMLElement {
   const header = element("header", "cc-page-header");
   const home = element("a", "cc-brand", "Code Companion");
@@ -88,11 +77,7 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
   const lastSegment = window.location.pathname.replace(/\/$/, "").split("/").pop() || "";
   const roomId = config.roomId || decodeURIComponent(lastSegment);
   const api = new RoomApi(server, { key: key || undefined });
-  let session: RoomSession | undefined;
-  let access: Access = "edit";
-  const view = new RoomView(main, (id) => {
-    if (access === "edit") session?.setLanguage(id);
-  });
+  const view = new RoomView(main);
   view.setRoom(roomId, "");
   document.title = `Room ${roomId} · Code Companion`;
 
@@ -100,10 +85,10 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
   try {
     room = await api.get(roomId);
   } catch (error) {
-    view.showError(message(error), false);
+    view.showError(errorText(error), false);
     return;
   }
-  access = room.access === "view" ? "view" : "edit";
+  const access: Access = room.access === "view" ? "view" : "edit";
   view.setAccess(access);
   view.setLanguage(room.programmingLanguage);
   view.setParticipants(room.participants);
@@ -121,33 +106,22 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
       room = await api.join(roomId, name);
       break;
     } catch (error) {
-      view.showError(message(error), false);
+      view.showError(errorText(error), false);
       if (!(error instanceof RoomError) || error.status !== 400) return;
       name = ""; // an invalid name: ask again, the error stays above the prompt
     }
   }
   saveName(name);
   view.clearError();
-  view.setParticipants(room.participants);
-  view.setLanguage(room.programmingLanguage);
 
-  session = new RoomSession({
+  const session = new RoomSession({
     websocketUrl: api.websocketUrl,
-    roomId: room.roomId,
-    name,
-    parent: view.editorHost,
     params: api.websocketParams,
-    readOnly: access === "view",
-    events: {
-      status: (status, unsent) => view.setStatus(status, unsent),
-      online: (names) => view.setOnline(names),
-      participants: (names) => view.setParticipants(names),
-      language: (id) => view.setLanguage(id),
-      code: () => undefined,
-      ended: (reason) => view.showError(reason, true),
-    },
+    room,
+    name,
   });
-  if (access === "edit") session.focus();
+  const { editor } = bindSession(session, view);
+  if (access === "edit") editor.focus();
 }
 
 // ---------------------------------------------------------------------------- landing page
@@ -225,7 +199,7 @@ function createSection(config: PageConfig, server: Server): HTMLElement {
       window.location.assign(room.links.edit || api.roomLink(room.roomId));
     } catch (error) {
       const wrongCode = token && error instanceof RoomError && error.status === 403;
-      showAlert(alert, wrongCode ? "That creation code is not right." : message(error));
+      showAlert(alert, wrongCode ? "That creation code is not right." : errorText(error));
       submit.disabled = false;
     }
   });
@@ -270,7 +244,7 @@ function joinSection(config: PageConfig, server: Server): HTMLElement {
             "Paste the room's full link (the one with ?key=…).",
         );
       } else {
-        showAlert(alert, message(error));
+        showAlert(alert, errorText(error));
       }
       return;
     }
@@ -308,7 +282,7 @@ function start(): void {
     roomPage(config, server, main).catch((error) => {
       const box = alertBox();
       main.prepend(box);
-      showAlert(box, message(error));
+      showAlert(box, errorText(error));
     });
   } else {
     landingPage(config, server, main);

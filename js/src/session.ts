@@ -1,36 +1,13 @@
 // One person's live connection to a room: a Yjs document synced by the unmodified
-// y-websocket provider, shown in a CodeMirror 6 editor bound by y-codemirror.next.
-import { autocompletion, closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
-import { defaultKeymap, indentWithTab } from "@codemirror/commands";
-import {
-  bracketMatching,
-  foldGutter,
-  indentOnInput,
-  indentUnit,
-  syntaxHighlighting,
-} from "@codemirror/language";
-import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
-import { Compartment, EditorState } from "@codemirror/state";
-import {
-  EditorView,
-  crosshairCursor,
-  drawSelection,
-  dropCursor,
-  highlightActiveLine,
-  highlightActiveLineGutter,
-  highlightSpecialChars,
-  keymap,
-  lineNumbers,
-  rectangularSelection,
-} from "@codemirror/view";
-import { yCollab, yUndoManagerKeymap } from "y-codemirror.next";
+// y-websocket provider. One session is one peer, however many editors show it
+// (editor.ts); anything may follow its state with `subscribe` (binding.ts does for a RoomView).
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 
+import type { Access, Room } from "./api";
 import { FINAL_CLOSE_CODES } from "./closeCodes";
 import { colorFor } from "./colors";
-import { LANGUAGES, languageSupport } from "./languages";
-import { editorTheme, highlightStyle, isDarkPage, watchPageTheme } from "./theme";
+import { LANGUAGES } from "./languages";
 
 export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "offline";
 
@@ -40,18 +17,18 @@ export interface SessionEvents {
   participants(names: string[]): void;
   code(text: string): void;
   language(id: string): void;
-  /** The server ended the session for good (room deleted or unknown). */
+  /** The server ended the session for good (room deleted or unknown, link replaced). */
   ended(reason: string): void;
 }
 
 export interface SessionOptions {
   websocketUrl: string;
-  roomId: string;
-  name: string;
-  parent: HTMLElement;
-  events: SessionEvents;
+  /** Query parameters of the WebSocket (the room key, or a Jupyter token). */
   params?: Record<string, string>;
-  readOnly?: boolean;
+  /** The room as the REST API gave it on joining: its id, our access, and what to show
+   * until the document has synced. */
+  room: Room;
+  name: string;
 }
 
 const LOCAL_ORIGIN = "codecompanion-local";
@@ -59,68 +36,30 @@ const LOCAL_ORIGIN = "codecompanion-local";
 export class RoomSession {
   readonly doc = new Y.Doc();
   readonly text = this.doc.getText("code");
-  readonly meta = this.doc.getMap<unknown>("meta");
-  readonly participants = this.doc.getArray<string>("participants");
   readonly provider: WebsocketProvider;
-  readonly view: EditorView;
-  private readonly languageSlot = new Compartment();
-  private readonly themeSlot = new Compartment();
+  /** This person's own edits, from any of their editors: one history, so each editor can
+   * undo what was typed in another (y-codemirror tracks every editor that uses it). */
+  readonly undoManager = new Y.UndoManager(this.text);
+  readonly roomId: string;
+  readonly access: Access;
+  private readonly meta = this.doc.getMap<unknown>("meta");
+  private readonly participantList = this.doc.getArray<string>("participants");
+  private readonly listeners = new Set<Partial<SessionEvents>>();
   private unsentEdits = 0;
-  private destroyed = false;
   private everSynced = false;
-  private stopWatchingTheme: () => void;
+  private endReason = "";
   private readonly onNetworkChange = () => this.reportStatus();
 
   constructor(private readonly options: SessionOptions) {
-    const { events } = options;
-    this.provider = new WebsocketProvider(options.websocketUrl, options.roomId, this.doc, {
+    const { room } = options;
+    this.roomId = room.roomId;
+    this.access = room.access === "view" ? "view" : "edit";
+    this.provider = new WebsocketProvider(options.websocketUrl, room.roomId, this.doc, {
       params: options.params ?? {},
       disableBc: true,
     });
     const { color, light } = colorFor(options.name);
-    this.provider.awareness.setLocalStateField("user", { name: options.name, color, colorLight: light });
-
-    const undoManager = new Y.UndoManager(this.text);
-    this.view = new EditorView({
-      parent: options.parent,
-      state: EditorState.create({
-        doc: this.text.toString(),
-        extensions: [
-          lineNumbers(),
-          highlightActiveLineGutter(),
-          highlightSpecialChars(),
-          foldGutter(),
-          drawSelection(),
-          dropCursor(),
-          EditorState.allowMultipleSelections.of(true),
-          indentOnInput(),
-          indentUnit.of("    "),
-          syntaxHighlighting(highlightStyle),
-          bracketMatching(),
-          closeBrackets(),
-          autocompletion({ activateOnTyping: false }),
-          rectangularSelection(),
-          crosshairCursor(),
-          highlightActiveLine(),
-          highlightSelectionMatches(),
-          keymap.of([
-            ...closeBracketsKeymap,
-            ...yUndoManagerKeymap,
-            ...defaultKeymap,
-            ...searchKeymap,
-            indentWithTab,
-          ]),
-          yCollab(this.text, this.provider.awareness, { undoManager }),
-          this.languageSlot.of(languageSupport(this.language)),
-          this.themeSlot.of(editorTheme(isDarkPage())),
-          EditorState.readOnly.of(Boolean(options.readOnly)),
-          EditorView.editable.of(!options.readOnly),
-        ],
-      }),
-    });
-    this.stopWatchingTheme = watchPageTheme((dark) =>
-      this.view.dispatch({ effects: this.themeSlot.reconfigure(editorTheme(dark)) }),
-    );
+    this.awareness.setLocalStateField("user", { name: options.name, color, colorLight: light });
 
     this.provider.on("status", () => this.reportStatus());
     this.provider.on("sync", (synced: boolean) => {
@@ -132,9 +71,10 @@ export class RoomSession {
     });
     this.provider.on("connection-close", (event: CloseEvent | null) => {
       const reason = event ? FINAL_CLOSE_CODES[event.code] : undefined;
-      if (reason) {
+      if (reason && !this.endReason) {
+        this.endReason = reason;
         this.provider.disconnect();
-        events.ended(reason);
+        this.emit("ended", reason);
       }
     });
     this.doc.on("update", (_update: Uint8Array, origin: unknown) => {
@@ -146,32 +86,67 @@ export class RoomSession {
     window.addEventListener("online", this.onNetworkChange);
     window.addEventListener("offline", this.onNetworkChange);
 
-    this.text.observe(() => events.code(this.text.toString()));
-    this.meta.observe(() => {
-      const language = this.language;
-      // Not from inside the Yjs transaction: a sync that brings both the language and the
-      // text calls this observer before y-codemirror has put the text into the editor, and
-      // an editor update then would place remote cursors past its end (crashing that plugin).
-      queueMicrotask(() => {
-        if (this.destroyed || language !== this.language) return;
-        this.view.dispatch({ effects: this.languageSlot.reconfigure(languageSupport(language)) });
-      });
-      events.language(language);
-    });
-    this.participants.observe(() => events.participants(this.participants.toArray()));
-    this.provider.awareness.on("change", () => events.online(this.onlineNames()));
-    events.online(this.onlineNames());
-    this.reportStatus();
+    this.text.observe(() => this.emit("code", this.text.toString()));
+    this.meta.observe(() => this.emit("language", this.language));
+    this.participantList.observe(() => this.emit("participants", this.participants));
+    this.awareness.on("change", () => this.emit("online", this.online));
+  }
+
+  get awareness(): WebsocketProvider["awareness"] {
+    return this.provider.awareness;
+  }
+
+  get readOnly(): boolean {
+    return this.access === "view";
   }
 
   get language(): string {
-    const language = this.meta.get("language");
+    const language = this.meta.get("language") ?? this.options.room.programmingLanguage;
     return typeof language === "string" && language in LANGUAGES ? language : "plaintext";
   }
 
-  /** Change the room's language for everyone. */
+  /** Everyone who ever joined, in join order. */
+  get participants(): string[] {
+    const names = this.participantList.toArray();
+    return names.length ? names : this.options.room.participants;
+  }
+
+  /** Who is connected now (by name, sorted). */
+  get online(): string[] {
+    const names = new Set<string>();
+    for (const state of this.awareness.getStates().values()) {
+      const name = (state as { user?: { name?: unknown } }).user?.name;
+      if (typeof name === "string" && name) names.add(name);
+    }
+    return [...names].sort((a, b) => a.localeCompare(b));
+  }
+
+  get status(): ConnectionStatus {
+    if (this.isLive) return "connected";
+    if (!navigator.onLine) return "offline";
+    return this.everSynced ? "reconnecting" : "connecting";
+  }
+
+  /** Edits made while not connected (kept, and sent on reconnecting). */
+  get unsent(): number {
+    return this.unsentEdits;
+  }
+
+  /** Why the server ended the session for good; "" while it has not. */
+  get ended(): string {
+    return this.endReason;
+  }
+
+  /** Call `listener`'s methods on every change from now on; returns the way to stop. */
+  subscribe(listener: Partial<SessionEvents>): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Change the room's language for everyone (a view-only peer cannot). */
   setLanguage(id: string): void {
-    if (id in LANGUAGES && this.meta.get("language") !== id) this.meta.set("language", id);
+    if (this.readOnly || !(id in LANGUAGES) || this.meta.get("language") === id) return;
+    this.meta.set("language", id);
   }
 
   /** Replace the whole text as one edit, touching only the part that differs. */
@@ -194,17 +169,12 @@ export class RoomSession {
     }, LOCAL_ORIGIN);
   }
 
-  focus(): void {
-    this.view.focus();
-  }
-
   destroy(): void {
-    this.destroyed = true;
+    this.listeners.clear();
     window.removeEventListener("online", this.onNetworkChange);
     window.removeEventListener("offline", this.onNetworkChange);
-    this.stopWatchingTheme();
+    this.undoManager.destroy();
     this.provider.destroy();
-    this.view.destroy();
     this.doc.destroy();
   }
 
@@ -212,20 +182,18 @@ export class RoomSession {
     return this.provider.wsconnected && this.provider.synced;
   }
 
-  private onlineNames(): string[] {
-    const names = new Set<string>();
-    for (const state of this.provider.awareness.getStates().values()) {
-      const name = (state as { user?: { name?: unknown } }).user?.name;
-      if (typeof name === "string" && name) names.add(name);
+  private emit<E extends keyof SessionEvents>(
+    event: E,
+    ...args: Parameters<SessionEvents[E]>
+  ): void {
+    for (const listener of [...this.listeners]) {
+      const handler = listener[event] as ((...values: unknown[]) => void) | undefined;
+      handler?.(...args);
     }
-    return [...names].sort((a, b) => a.localeCompare(b));
   }
 
   private reportStatus(): void {
-    let status: ConnectionStatus;
-    if (this.isLive) status = "connected";
-    else if (!navigator.onLine) status = "offline";
-    else status = this.everSynced ? "reconnecting" : "connecting";
-    this.options.events.status(status, this.unsentEdits);
+    // Once ended, the session stays ended: no later close or retry may say otherwise.
+    if (!this.endReason) this.emit("status", this.status, this.unsentEdits);
   }
 }

@@ -2,19 +2,9 @@
 // errors and the guest name prompt. Every user-supplied string goes in as text, never HTML.
 import type { Access } from "./api";
 import { colorFor } from "./colors";
+import { element } from "./dom";
 import { LANGUAGES } from "./languages";
 import type { ConnectionStatus } from "./session";
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string,
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 const STATUS_LABELS: Record<ConnectionStatus, string> = {
   connecting: "Connecting…",
@@ -39,8 +29,10 @@ export class RoomView {
   private link = "";
   private viewLink = "";
   private readonly copyTimers = new Map<HTMLButtonElement, number>();
+  /** Called when the user picks a language in the menu (binding.ts passes it on). */
+  onLanguagePicked: (id: string) => void = () => undefined;
 
-  constructor(host: HTMLElement, onLanguage: (id: string) => void) {
+  constructor(host: HTMLElement) {
     // Keys typed in the room belong to the room, never to notebook shortcuts
     // (Lumino skips elements marked like this; stopping the event covers the rest).
     this.root.dataset.lmSuppressShortcuts = "true";
@@ -68,7 +60,9 @@ export class RoomView {
       option.value = id;
       this.languageMenu.append(option);
     }
-    this.languageMenu.addEventListener("change", () => onLanguage(this.languageMenu.value));
+    this.languageMenu.addEventListener("change", () =>
+      this.onLanguagePicked(this.languageMenu.value),
+    );
     toolbar.append(
       this.status,
       this.roomLabel,
@@ -150,8 +144,11 @@ export class RoomView {
     delete this.root.dataset.noRoom;
   }
 
-  /** Ask a guest for their name in place of the editor (the original's name prompt). */
-  askName(initial = ""): Promise<string> {
+  /**
+   * Ask a guest for their name in place of the editor (the original's name prompt). Aborting
+   * `signal` takes the prompt away (someone answered elsewhere) and leaves the promise pending.
+   */
+  askName(initial = "", signal?: AbortSignal): Promise<string> {
     const form = element("form", "cc-name-prompt");
     const label = element("label", "", "Your name, as others will see it");
     const input = element("input", "cc-name-input");
@@ -172,14 +169,19 @@ export class RoomView {
       input.focus();
       input.select();
     }, 0);
+    const close = () => {
+      form.remove();
+      this.body.hidden = false;
+      this.setStatus("connecting", 0);
+    };
+    signal?.addEventListener("abort", close, { once: true });
     return new Promise((resolve) => {
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         const name = input.value.trim();
         if (!name) return;
-        form.remove();
-        this.body.hidden = false;
-        this.setStatus("connecting", 0);
+        signal?.removeEventListener("abort", close);
+        close();
         resolve(name);
       });
     });

@@ -1,146 +1,237 @@
-// The anywidget front end of codecompanion_ext.CodeRoom: create or join a room, then co-edit it.
+// The anywidget front end of codecompanion_ext.CodeRoom. A CodeRoom creates or joins its
+// room once, in `initialize`: one REST call, one connection, one peer, traits sent to the
+// kernel once. Every view of the widget (it may be displayed twice) shows that one session.
 import "./style.css";
 
-import { type Access, type Room, RoomApi, RoomError, pageServer, serverAt } from "./api";
+import type { AnyModel, AnyWidget, Initialize, Render } from "@anywidget/types";
+
+import { type Room, RoomApi, errorText, pageServer, serverAt } from "./api";
+import { type SessionBinding, bindSession } from "./binding";
 import { RoomSession } from "./session";
 import { RoomView } from "./view";
 
-interface Model {
-  get(name: string): any;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
-  on(event: string, callback: () => void): void;
-  off(event: string, callback: () => void): void;
+/** The synced traits of codecompanion_ext.CodeRoom. */
+interface CodeRoomTraits {
+  room_id: string;
+  link: string;
+  view_link: string;
+  key: string;
+  access: string;
+  name: string;
+  language: string;
+  participants: string[];
+  online: string[];
+  status: string;
+  unsent_edits: number;
+  error: string;
+  code: string;
+  height: number;
+  server_url: string;
+  _mode: string;
 }
+
+type Model = AnyModel<CodeRoomTraits>;
 
 const CODE_SYNC_DELAY_MS = 100;
 
-function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
-  let session: RoomSession | undefined;
-  let access: Access = "edit";
-  let disposed = false;
-  let codeTimer = 0;
-  const view = new RoomView(el, (id) => session?.setLanguage(id));
+/** A CodeRoom's one connection to its room, shared by all its views. */
+class WidgetRoom {
+  session?: RoomSession;
+  /** What the views' copy buttons copy. */
+  link = "";
+  viewLink = "";
+  /** Why the room cannot be used before there is a session; "" otherwise. */
+  error = "";
+  /** No name was given: every view asks for one, and the first answer counts. */
+  needsName = false;
+  private answer: (name: string) => void = () => undefined;
+  private readonly views = new Set<() => void>();
+  private closed = false;
+  private codeTimer = 0;
+  private stopPublishing = () => {};
 
-  const update = (changes: Record<string, unknown>) => {
-    for (const [name, value] of Object.entries(changes)) model.set(name, value);
-    model.save_changes();
-  };
-  const fail = (error: unknown) => {
-    const message = error instanceof RoomError ? error.message : `Unexpected error: ${error}`;
-    view.showError(message, session !== undefined);
-    update({ status: "error", error: message });
-  };
-  const pushCode = () => {
-    codeTimer = 0;
-    if (session) update({ code: session.text.toString() });
-  };
-
-  const onHeight = () => view.setHeight(model.get("height"));
-  // A view-only peer cannot change the room: the kernel's assignments are put back, once
-  // the kernel's message is handled (a change made while it is applied would not be sent).
-  const putBack = (name: string, value: () => string) =>
-    setTimeout(() => {
-      if (!disposed && model.get(name) !== value()) update({ [name]: value() });
-    }, 0);
-  const onLanguage = () => {
-    if (!session) return;
-    const current = session;
-    if (access === "view") putBack("language", () => current.language);
-    else session.setLanguage(model.get("language"));
-  };
-  const onCode = () => {
-    const code = model.get("code");
-    if (session && typeof code === "string" && code !== session.text.toString()) {
-      const current = session;
-      if (access === "view") putBack("code", () => current.text.toString());
-      else session.replaceCode(code);
-    }
-  };
-  model.on("change:height", onHeight);
-  model.on("change:language", onLanguage);
-  model.on("change:code", onCode);
-  onHeight();
-
-  async function start(): Promise<void> {
-    const serverUrl: string = model.get("server_url");
-    const server = serverUrl ? serverAt(serverUrl) : pageServer();
-    const api = new RoomApi(server, { key: model.get("key") || undefined });
-    let name: string = model.get("name");
-    if (!name) {
-      name = await view.askName();
-      update({ name });
-    }
-    let room: Room;
-    if (model.get("_mode") === "join") {
-      room = await api.join(model.get("room_id"), name);
-    } else if (model.get("room_id")) {
-      room = await api.get(model.get("room_id"));
-    } else {
-      room = await api.create(name, model.get("language"));
-    }
-    if (disposed) return;
-    access = room.access === "view" ? "view" : "edit";
-    const link = room.links.edit || room.links.view || api.roomLink(room.roomId);
-    const viewLink = room.links.view || "";
-    update({
-      room_id: room.roomId,
-      link,
-      view_link: viewLink,
-      access,
-      participants: room.participants,
-      language: room.programmingLanguage,
-      error: "",
-    });
-    view.setRoom(room.roomId, link, viewLink);
-    view.setAccess(access);
-    view.setParticipants(room.participants);
-    view.setLanguage(room.programmingLanguage);
-    session = new RoomSession({
-      websocketUrl: api.websocketUrl,
-      roomId: room.roomId,
-      name,
-      parent: view.editorHost,
-      params: api.websocketParams,
-      readOnly: access === "view",
-      events: {
-        status: (status, unsent) => {
-          view.setStatus(status, unsent);
-          update({ status, unsent_edits: unsent });
-        },
-        online: (names) => {
-          view.setOnline(names);
-          update({ online: names });
-        },
-        participants: (names) => {
-          view.setParticipants(names);
-          update({ participants: names });
-        },
-        language: (id) => {
-          view.setLanguage(id);
-          update({ language: id });
-        },
-        code: () => {
-          if (!codeTimer) codeTimer = window.setTimeout(pushCode, CODE_SYNC_DELAY_MS);
-        },
-        ended: (reason) => fail(new RoomError(reason)),
-      },
-    });
+  constructor(private readonly model: Model) {
+    model.on("change:language", this.onLanguage);
+    model.on("change:code", this.onCode);
+    this.start().catch((error) => this.fail(errorText(error)));
   }
 
-  start().catch(fail);
+  /** Call `update` whenever the room's state changes (views redraw); returns the way to stop. */
+  watch(update: () => void): () => void {
+    this.views.add(update);
+    return () => this.views.delete(update);
+  }
 
-  return () => {
-    disposed = true;
-    model.off("change:height", onHeight);
-    model.off("change:language", onLanguage);
-    model.off("change:code", onCode);
-    if (codeTimer) {
-      clearTimeout(codeTimer);
-      pushCode();
+  answerName(name: string): void {
+    this.answer(name);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.model.off("change:language", this.onLanguage);
+    this.model.off("change:code", this.onCode);
+    // The model is going away: a pending code update has nobody left to reach.
+    clearTimeout(this.codeTimer);
+    this.stopPublishing();
+    this.session?.destroy();
+    this.views.clear();
+  }
+
+  private async start(): Promise<void> {
+    const { model } = this;
+    const serverUrl = model.get("server_url");
+    const api = new RoomApi(serverUrl ? serverAt(serverUrl) : pageServer(), {
+      key: model.get("key") || undefined,
+    });
+    let name = model.get("name");
+    if (!name) {
+      name = await new Promise<string>((resolve) => {
+        this.answer = resolve;
+        this.needsName = true;
+        this.changed();
+      });
+      this.needsName = false;
+      this.changed();
+      if (this.closed) return;
+      this.publish({ name });
     }
-    session?.destroy();
+    const roomId = model.get("room_id");
+    let room: Room;
+    if (model.get("_mode") === "join") room = await api.join(roomId, name);
+    else if (roomId) room = await api.get(roomId);
+    else room = await api.create(name, model.get("language"));
+    if (this.closed) return;
+
+    const session = new RoomSession({
+      websocketUrl: api.websocketUrl,
+      params: api.websocketParams,
+      room,
+      name,
+    });
+    this.session = session;
+    this.link = room.links.edit || room.links.view || api.roomLink(room.roomId);
+    this.viewLink = room.links.view || "";
+    this.publish({
+      room_id: room.roomId,
+      link: this.link,
+      view_link: this.viewLink,
+      access: session.access,
+      participants: session.participants,
+      language: session.language,
+      online: session.online,
+      status: session.status,
+      unsent_edits: session.unsent,
+      error: "",
+    });
+    this.stopPublishing = session.subscribe({
+      status: (status, unsent) => this.publish({ status, unsent_edits: unsent }),
+      online: (names) => this.publish({ online: names }),
+      participants: (names) => this.publish({ participants: names }),
+      language: (id) => this.publish({ language: id }),
+      code: () => {
+        if (!this.codeTimer) this.codeTimer = window.setTimeout(this.pushCode, CODE_SYNC_DELAY_MS);
+      },
+      ended: (reason) => this.publish({ status: "error", error: reason }),
+    });
+    this.changed();
+  }
+
+  private fail(message: string): void {
+    if (this.closed) return;
+    this.error = message;
+    this.publish({ status: "error", error: message });
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const update of [...this.views]) update();
+  }
+
+  /** Set traits and send them to the kernel. */
+  private publish(changes: Partial<CodeRoomTraits>): void {
+    for (const name of Object.keys(changes) as (keyof CodeRoomTraits)[]) {
+      this.model.set(name, changes[name] as CodeRoomTraits[typeof name]);
+    }
+    this.model.save_changes();
+  }
+
+  private readonly pushCode = () => {
+    this.codeTimer = 0;
+    if (this.session) this.publish({ code: this.session.text.toString() });
+  };
+
+  // A view-only peer cannot change the room: the kernel's assignments are put back, once
+  // the kernel's message is handled (a change made while it is applied would not be sent).
+  private putBack(name: "language" | "code", value: () => string): void {
+    setTimeout(() => {
+      if (!this.closed && this.model.get(name) !== value()) this.publish({ [name]: value() });
+    }, 0);
+  }
+
+  private readonly onLanguage = () => {
+    const { session } = this;
+    if (!session) return;
+    if (session.readOnly) this.putBack("language", () => session.language);
+    else session.setLanguage(this.model.get("language"));
+  };
+
+  private readonly onCode = () => {
+    const { session } = this;
+    const code = this.model.get("code");
+    if (!session || typeof code !== "string" || code === session.text.toString()) return;
+    if (session.readOnly) this.putBack("code", () => session.text.toString());
+    else session.replaceCode(code);
   };
 }
 
-export default { render };
+/** One view of the widget: the room's chrome and an editor, on the widget's shared room. */
+function showRoom(room: WidgetRoom, model: Model, el: HTMLElement): () => void {
+  const view = new RoomView(el);
+  const onHeight = () => view.setHeight(model.get("height"));
+  model.on("change:height", onHeight);
+  onHeight();
+
+  let binding: SessionBinding | undefined;
+  let prompt: AbortController | undefined;
+  const update = () => {
+    if (room.needsName && !prompt) {
+      prompt = new AbortController();
+      void view.askName("", prompt.signal).then((name) => room.answerName(name));
+    } else if (!room.needsName && prompt) {
+      prompt.abort(); // answered, here or in another view
+      prompt = undefined;
+    }
+    if (room.session && !binding) {
+      view.setRoom(room.session.roomId, room.link, room.viewLink);
+      binding = bindSession(room.session, view);
+    }
+    if (room.error) view.showError(room.error, false);
+  };
+  const stopWatching = room.watch(update);
+  update();
+
+  return () => {
+    stopWatching();
+    prompt?.abort();
+    binding?.unbind();
+    model.off("change:height", onHeight);
+  };
+}
+
+// anywidget calls this once per widget instance (AFM: `initialize` and `render` share the
+// closure for the widget's lifetime), so each CodeRoom gets exactly one WidgetRoom.
+const widget: AnyWidget<CodeRoomTraits> = () => {
+  let room: WidgetRoom | undefined;
+  const initialize: Initialize<CodeRoomTraits> = ({ model }) => {
+    const current = new WidgetRoom(model);
+    room = current;
+    return () => current.close();
+  };
+  const render: Render<CodeRoomTraits> = ({ model, el }) => {
+    if (!room) throw new Error("CodeRoom: render before initialize (anywidget >= 0.9 needed)");
+    return showRoom(room, model, el);
+  };
+  return { initialize, render };
+};
+
+export default widget;

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from e2e_harness import LabServer, NotebookPage, wait_until
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from pycrdt import StickyIndex
+from yclient import YClient, eventually
 
 CONNECTED = ".cc-status[data-status=connected]"
 
-# The editor's text as people see it: every line, without the remote cursors' name labels.
-EDITOR_TEXT = """() => {
-  const content = document.querySelector('.cc-room .cm-content');
+# The text of the `index`-th room editor as people see it: every line, without the remote
+# cursors' name labels.
+EDITOR_TEXT = """(index) => {
+  const content = document.querySelectorAll('.cc-room .cm-content')[index];
   if (!content) return null;
   return Array.from(content.querySelectorAll('.cm-line')).map((line) => {
     const copy = line.cloneNode(true);
@@ -37,13 +43,14 @@ EDITOR_IS_DARK = """() => {
 }"""
 
 
-def editor_text(person: NotebookPage) -> str | None:
-    return person.page.evaluate(EDITOR_TEXT)
+def editor_text(person: NotebookPage, index: int = 0) -> str | None:
+    return person.page.evaluate(EDITOR_TEXT, index)
 
 
-def type_in_editor(person: NotebookPage, *keys: str) -> None:
-    """Click at the end of the room's text and type; "\\n" presses Enter, "\\r" Shift+Enter."""
-    person.page.locator(".cc-room .cm-content").click()
+def type_in_editor(person: NotebookPage, *keys: str, index: int = 0) -> None:
+    """Click at the end of the text of the `index`-th room editor and type; "\\n" presses
+    Enter, "\\r" Shift+Enter."""
+    person.page.locator(".cc-room .cm-content").nth(index).click()
     person.page.keyboard.press("Control+End")
     for chunk in keys:
         if chunk == "\n":
@@ -252,3 +259,167 @@ def test_join_asks_for_a_name_and_reports_a_missing_room(lab: LabServer, user) -
     guest.command("apputils:change-theme", {"theme": "JupyterLab Dark"})
     wait_until(lambda: guest.page.evaluate(EDITOR_IS_DARK), 30, message="a dark editor")
     guest.screenshot("e2e/guest-dark.png")
+
+
+def room_presence(lab: LabServer, room_id: str) -> list[dict[str, Any]]:
+    """Who is in the room, one entry per awareness peer, as a fresh pycrdt peer sees it on
+    joining: their name, and where the head of their cursor is in the text (None if hidden)."""
+
+    async def look() -> list[dict[str, Any]]:
+        url = lab.url(f"codecompanion/ws/{room_id}").replace("http", "ws", 1)
+        client = await YClient(url, headers=lab.headers).sync()
+        try:
+            # The server sends everyone's presence, in one message, to whoever connects.
+            await eventually(lambda: client.peer_names, 10, "the presence of those in the room")
+            peers = []
+            for client_id, state in client.awareness.states.items():
+                if client_id == client.doc.client_id:
+                    continue
+                cursor = state.get("cursor")
+                head = StickyIndex.from_json(cursor["head"], client.code) if cursor else None
+                peers.append(
+                    {
+                        "name": state.get("user", {}).get("name"),
+                        "cursor": None if head is None else head.get_index(),
+                    }
+                )
+            return peers
+        finally:
+            await client.close()
+
+    # Sync Playwright marks this thread's event loop as running: the peer gets its own.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, look()).result(timeout=60)
+
+
+def test_a_widget_shown_twice_is_one_room_and_one_peer(lab: LabServer, user) -> None:
+    _, listing = lab.request("GET", "codecompanion/api/rooms")
+    rooms_before = listing["total"]
+    notebook = lab.write_notebook(
+        "twice.ipynb",
+        [
+            "from codecompanion_ext import CodeRoom\n"
+            'room = CodeRoom(name="Ana")\n'
+            "display(room)\n"
+            "display(room)"  # before the browser has created the room
+        ],
+    )
+    ana = user("ana").open_notebook(notebook)
+    ana.run_cell(0)
+    views = ana.page.locator(".cc-room")
+    views.nth(1).wait_for(timeout=30_000)
+    for index in range(2):
+        views.nth(index).locator(CONNECTED).wait_for(timeout=30_000)
+    room_id = wait_until(
+        lambda: kernel_json(ana, "room.room_id") or None, 20, message="room.room_id in the kernel"
+    )
+    _, listing = lab.request("GET", "codecompanion/api/rooms")
+    assert listing["total"] == rooms_before + 1, "one widget shown twice creates one room"
+    assert listing["rooms"][0]["roomId"] == room_id
+    assert views.count() == 2
+    for index in range(2):
+        assert views.nth(index).locator(".cc-room-id code").inner_text() == room_id
+
+    last: list[Any] = []
+
+    def presence_is(expected: list[dict[str, Any]]) -> bool:
+        last[:] = [room_presence(lab, room_id)]
+        return last[0] == expected
+
+    # Typed in the first view: the second shows it, and Ana is one peer, her cursor there.
+    type_in_editor(ana, "x = 1", index=0)
+    seen_within(ana, lambda p: editor_text(p, 1) == "x = 1", "the second view shows the text")
+    wait_until(
+        lambda: presence_is([{"name": "Ana", "cursor": 5}]),
+        20,
+        message=lambda: f"Ana as one peer, cursor at 5 (last seen: {last})",
+    )
+
+    # Typed in the second view: the first view and the kernel get it, and her cursor follows.
+    type_in_editor(ana, "\n", "y = 2", index=1)
+    expected = "x = 1\ny = 2"
+    seen_within(ana, lambda p: editor_text(p, 0) == expected, "the first view shows the text")
+    assert editor_text(ana, 1) == expected
+    wait_until(
+        lambda: presence_is([{"name": "Ana", "cursor": len(expected)}]),
+        20,
+        message=lambda: f"Ana's cursor at the end, from the second view (last seen: {last})",
+    )
+    wait_until(lambda: kernel_json(ana, "room.code") == expected, 20, message="room.code")
+
+    # Back in the first view, at the start: that is where others see her cursor now.
+    ana.page.locator(".cc-room .cm-content").nth(0).click()
+    ana.page.keyboard.press("Control+Home")
+    wait_until(
+        lambda: presence_is([{"name": "Ana", "cursor": 0}]),
+        20,
+        message=lambda: f"Ana's cursor at the start, from the first view (last seen: {last})",
+    )
+
+    # Undo and redo of her own edit, from the view she did not type it in.
+    ana.page.locator(".cc-room .cm-content").nth(1).click()
+    ana.page.keyboard.press("Control+z")
+    seen_within(ana, lambda p: "y = 2" not in editor_text(p, 0), "the undo in both views")
+    assert "y = 2" not in editor_text(ana, 1)
+    ana.page.keyboard.press("Control+y")
+    seen_within(ana, lambda p: editor_text(p, 0) == expected, "the redo in both views")
+    wait_until(lambda: kernel_json(ana, "room.code") == expected, 20, message="room.code")
+
+    assert kernel_json(ana, "[room.online, room.participants]") == [["Ana"], ["Ana"]]
+    assert ana.page.locator(".cc-name-input").count() == 0
+    ana.screenshot("e2e/one-widget-two-views.png")
+
+
+def test_a_name_asked_in_two_views_is_answered_once(lab: LabServer, user) -> None:
+    status, created = lab.request("POST", "codecompanion/api/rooms", {"name": "Teacher"})
+    assert status == 201, created
+    room_id = created["roomId"]
+    notebook = lab.write_notebook(
+        "asked-twice.ipynb",
+        [
+            "from codecompanion_ext import CodeRoom\n"
+            f"room = CodeRoom.join({room_id!r})\n"
+            "display(room)\n"
+            "display(room)",
+            "display(room)",
+        ],
+    )
+    lia = user("lia").open_notebook(notebook)
+    lia.run_cell(0)
+    prompts = lia.page.locator(".cc-name-input")
+    prompts.nth(1).wait_for(timeout=30_000)
+    prompts.nth(1).fill("Lia")
+    prompts.nth(1).press("Enter")
+    views = lia.page.locator(".cc-room")
+    for index in range(2):
+        views.nth(index).locator(CONNECTED).wait_for(timeout=30_000)
+    assert prompts.count() == 0, "one answer closes the prompt of every view"
+    _, record = lab.request("GET", f"codecompanion/api/rooms/{room_id}")
+    assert record["participants"] == ["Teacher", "Lia"]
+    wait_until(lambda: kernel_json(lia, "room.name") == "Lia", 20, message="room.name")
+
+    # A view displayed later shows the room as it is; taking it away leaves the session be.
+    lia.run_cell(1)
+    views.nth(2).locator(CONNECTED).wait_for(timeout=30_000)
+    views.nth(2).locator(".cc-online .cc-name:has-text('Lia')").wait_for()
+    lia.page.evaluate("([p, i]) => window.__e2e.cell(p, i).outputArea.model.clear()", [notebook, 1])
+    wait_until(lambda: views.count() == 2, 10, message="the third view to go")
+    text = "print('still here')"
+    type_in_editor(lia, text, index=0)
+    seen_within(lia, lambda p: editor_text(p, 1) == text, "the other view shows the text")
+    wait_until(
+        lambda: kernel_json(lia, "[room.status, room.code]") == ["connected", text],
+        20,
+        message="room.status and room.code",
+    )
+    last: list[Any] = []
+
+    def presence_is(expected: list[dict[str, Any]]) -> bool:
+        last[:] = [room_presence(lab, room_id)]
+        return last[0] == expected
+
+    wait_until(
+        lambda: presence_is([{"name": "Lia", "cursor": len(text)}]),
+        20,
+        message=lambda: f"Lia as one peer (last seen: {last})",
+    )

@@ -1,0 +1,141 @@
+// A CodeMirror 6 editor on a session's shared text, bound by y-codemirror.next. A session
+// may show in several editors at once (a widget displayed twice): they share its document,
+// its presence (one peer) and its undo history.
+import { autocompletion, closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
+import { defaultKeymap, indentWithTab } from "@codemirror/commands";
+import {
+  bracketMatching,
+  foldGutter,
+  indentOnInput,
+  indentUnit,
+  syntaxHighlighting,
+} from "@codemirror/language";
+import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
+import { Compartment, EditorState } from "@codemirror/state";
+import {
+  EditorView,
+  crosshairCursor,
+  drawSelection,
+  dropCursor,
+  highlightActiveLine,
+  highlightActiveLineGutter,
+  highlightSpecialChars,
+  keymap,
+  lineNumbers,
+  rectangularSelection,
+} from "@codemirror/view";
+import { yCollab, yUndoManagerKeymap } from "y-codemirror.next";
+
+import { languageSupport } from "./languages";
+import type { RoomSession } from "./session";
+import { editorTheme, highlightStyle, isDarkPage, watchPageTheme } from "./theme";
+
+type AwarenessHandler = Parameters<RoomSession["awareness"]["on"]>[1];
+
+/** Per session, the editor that publishes the user's cursor: the one last typed in. */
+const cursorPublishers = new WeakMap<RoomSession, RoomEditor>();
+
+export class RoomEditor {
+  readonly view: EditorView;
+  private readonly languageSlot = new Compartment();
+  private readonly themeSlot = new Compartment();
+  private destroyed = false;
+  private readonly stopWatchingTheme: () => void;
+  private readonly stopFollowingLanguage: () => void;
+
+  constructor(
+    private readonly session: RoomSession,
+    parent: HTMLElement,
+  ) {
+    const { readOnly } = session;
+    this.view = new EditorView({
+      parent,
+      state: EditorState.create({
+        doc: session.text.toString(),
+        extensions: [
+          lineNumbers(),
+          highlightActiveLineGutter(),
+          highlightSpecialChars(),
+          foldGutter(),
+          drawSelection(),
+          dropCursor(),
+          EditorState.allowMultipleSelections.of(true),
+          indentOnInput(),
+          indentUnit.of("    "),
+          syntaxHighlighting(highlightStyle),
+          bracketMatching(),
+          closeBrackets(),
+          autocompletion({ activateOnTyping: false }),
+          rectangularSelection(),
+          crosshairCursor(),
+          highlightActiveLine(),
+          highlightSelectionMatches(),
+          keymap.of([
+            ...closeBracketsKeymap,
+            ...yUndoManagerKeymap,
+            ...defaultKeymap,
+            ...searchKeymap,
+            indentWithTab,
+          ]),
+          yCollab(session.text, this.presence(), { undoManager: session.undoManager }),
+          this.languageSlot.of(languageSupport(session.language)),
+          this.themeSlot.of(editorTheme(isDarkPage())),
+          EditorState.readOnly.of(readOnly),
+          EditorView.editable.of(!readOnly),
+        ],
+      }),
+    });
+    this.stopWatchingTheme = watchPageTheme((dark) =>
+      this.view.dispatch({ effects: this.themeSlot.reconfigure(editorTheme(dark)) }),
+    );
+    this.stopFollowingLanguage = session.subscribe({
+      language: (language) =>
+        // Not from inside the Yjs transaction: a sync that brings both the language and the
+        // text calls this before y-codemirror has put the text into the editor, and an editor
+        // update then would place remote cursors past its end (crashing that plugin).
+        queueMicrotask(() => {
+          if (this.destroyed || language !== session.language) return;
+          this.view.dispatch({ effects: this.languageSlot.reconfigure(languageSupport(language)) });
+        }),
+    });
+  }
+
+  focus(): void {
+    this.view.focus();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.stopFollowingLanguage();
+    this.stopWatchingTheme();
+    this.view.destroy();
+    if (cursorPublishers.get(this.session) === this) {
+      // Nobody types here any more: others stop seeing a cursor in it.
+      cursorPublishers.delete(this.session);
+      this.session.awareness.setLocalStateField("cursor", null);
+    }
+  }
+
+  /**
+   * The session's awareness as y-codemirror sees it from this editor: everyone's presence as
+   * it is, but the user's own cursor written only from the editor last typed in. Its
+   * remote-selection plugin writes the `cursor` field from every editor that updates, so with
+   * two editors on one awareness an idle one could move or clear the cursor others see.
+   */
+  private presence() {
+    const { awareness } = this.session;
+    return {
+      doc: awareness.doc,
+      getStates: () => awareness.getStates(),
+      getLocalState: () => awareness.getLocalState(),
+      on: (event: "change", handler: AwarenessHandler) => awareness.on(event, handler),
+      off: (event: "change", handler: AwarenessHandler) => awareness.off(event, handler),
+      setLocalStateField: (field: string, value: unknown) => {
+        // The plugin runs inside view updates, so this.view exists by then.
+        if (field === "cursor" && this.view.hasFocus) cursorPublishers.set(this.session, this);
+        if (field === "cursor" && cursorPublishers.get(this.session) !== this) return;
+        awareness.setLocalStateField(field, value);
+      },
+    };
+  }
+}
