@@ -84,6 +84,10 @@ class RoomAccessMixin:
             return Access(can_edit=True, via_key=False)
         user = self.current_user  # type: ignore[attr-defined]
         if user is None:
+            # Whether a room exists is no secret (ids are 128 random bits; opening one needs
+            # its key): reading an unknown room says so, as it would to anyone.
+            if action == "read" and room_id is not None and not self.rooms.exists(room_id):
+                raise HTTPError(404, f"room {room_id!r} does not exist")
             raise HTTPError(403, "log in to Jupyter or use a room link")
         allowed = await ensure_async(
             self.authorizer.is_authorized(self, user, JUPYTER_VERBS[action], AUTH_RESOURCE)  # type: ignore[attr-defined]
