@@ -182,9 +182,12 @@ async def test_without_credentials_an_unknown_room_is_404_an_existing_one_403(
         for target in (room_id, "noSuchRoom123"):
             status, _, _ = await guest_fetch(method, "rooms", target, *suffix, body=body)
             assert status == 403, (method, target, suffix, status)
-    # A deleted room is unknown too; the room itself was never touched by the above.
+    # A deleted room is unknown too, also to its old link; the above never touched it.
+    assert (await api("GET", "rooms", room_id))[1]["participants"] == [room["owner"]]
     assert (await api("DELETE", "rooms", room_id))[0] == 204
     status, _, _ = await guest_fetch("GET", "rooms", room_id)
+    assert status == 404
+    status, _, _ = await guest_fetch("GET", "rooms", room_id, key=key_of(room["links"]["edit"]))
     assert status == 404
 
 
