@@ -1,0 +1,208 @@
+"""The standalone room server's pages in real Chromium: nobody here has a Jupyter login.
+
+- the landing page's join form: "Room not found" for an unknown id, "paste the full link"
+  for an existing room's bare id;
+- remote cursor labels: readable (interface font, size, contrast), shown while that person
+  is active or on hover, faded otherwise;
+- the room page on a 400 px wide screen: header and toolbar wrap, every control reachable,
+  the participants panel out of the editor's way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.error import URLError
+from urllib.request import urlopen
+
+import pytest
+from e2e_harness import ARTIFACTS_DIR, VIEWPORT, free_port, wait_until
+
+CONNECTED = ".cc-status[data-status=connected]"
+SHOTS = ARTIFACTS_DIR / "e2e" / "standalone"
+
+
+class StandaloneServer:
+    """`python -m codecompanion_ext.standalone` on loopback, with Jupyter dirs of its own."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.log_path = workdir / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def start(self, timeout: float = 90.0) -> StandaloneServer:
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(self.workdir / "config"),
+            "JUPYTER_DATA_DIR": str(self.workdir / "data"),
+            "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
+        }
+        env.pop("JUPYTER_TOKEN", None)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "codecompanion_ext.standalone",
+                    "--ip=127.0.0.1",
+                    f"--port={self.port}",
+                    "--port-retries=0",
+                    f"--db={self.workdir / 'rooms.db'}",
+                ],
+                cwd=self.workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urlopen(self.url("codecompanion/"), timeout=5) as response:
+                    if response.status == 200:
+                        return self
+            except (URLError, ConnectionError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"no answer within {timeout}s:\n{self.log()}")
+            time.sleep(0.05)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def room_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneServer]:
+    server = StandaloneServer(tmp_path_factory.mktemp("standalone")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class People:
+    """Browser contexts of people with no login: `people(who, width=..., height=...)`."""
+
+    def __init__(self, browser: Any, test: str) -> None:
+        self.browser = browser
+        self.test = re.sub(r"[^A-Za-z0-9_.-]+", "_", test)[:80]
+        self.pages: dict[str, Any] = {}
+        self.console: dict[str, list[str]] = {}
+
+    def __call__(self, who: str, **viewport: int) -> Any:
+        context = self.browser.new_context(viewport={**VIEWPORT, **viewport})
+        context.set_default_timeout(30_000)
+        page = context.new_page()
+        lines = self.console.setdefault(who, [])
+        page.on("console", lambda m: lines.append(f"console.{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: lines.append(f"pageerror: {e}"))
+        self.pages[who] = page
+        return page
+
+    def close(self) -> None:
+        for who, page in self.pages.items():
+            try:
+                shot = SHOTS / "last" / f"{self.test}-{who}.png"
+                shot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shot))
+            except Exception as e:
+                print(f"no final screenshot of {who}: {e}")
+            print(f"--- browser console of {who}:\n" + "\n".join(self.console[who][-40:]))
+            page.context.close()
+
+
+@pytest.fixture
+def people(browser: Any, request: pytest.FixtureRequest) -> Iterator[People]:
+    factory = People(browser, request.node.name)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+def shoot(page: Any, name: str, **options: Any) -> Path:
+    target = SHOTS / f"{name}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target), **options)
+    return target
+
+
+def create_room(page: Any, server: StandaloneServer, name: str) -> dict:
+    """Create a room as anyone may on the standalone server: the landing page's form."""
+    page.goto(server.url("codecompanion/"))
+    page.locator(".cc-create-name").fill(name)
+    page.locator(".cc-create button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/codecompanion/rooms/[A-Za-z0-9_-]+\?key="))
+    page.wait_for_selector(CONNECTED)
+    room_id = re.search(r"/rooms/([A-Za-z0-9_-]+)\?key=", page.url)[1]
+    return {"roomId": room_id, "link": page.url}
+
+
+def join_as(page: Any, link: str, name: str) -> None:
+    page.goto(link)
+    name_input = page.locator(".cc-name-input")
+    name_input.wait_for()
+    name_input.fill(name)
+    name_input.press("Enter")
+    page.wait_for_selector(CONNECTED)
+
+
+def test_landing_page_join_says_not_found_or_asks_for_the_link(
+    room_server: StandaloneServer, people: People
+) -> None:
+    host = people("host")
+    room = create_room(host, room_server, "Tess")
+
+    student = people("student")
+    student.goto(room_server.url("codecompanion/"))
+    field = student.locator(".cc-join-link")
+    join = student.locator(".cc-join-room button[type=submit]")
+    alert = student.locator(".cc-join-room .cc-error")
+
+    # An id no room has: the original's "Room not found".
+    field.fill("noSuchRoom123")
+    join.click()
+    wait_until(lambda: alert.is_visible() and "Room not found" in alert.inner_text(), 15)
+    shoot(student, "landing-room-not-found")
+
+    # An existing room's bare id: it exists, and only its full link opens it. Nobody logs
+    # into this server, so the page does not suggest it.
+    field.fill(room["roomId"])
+    join.click()
+    wait_until(lambda: "full link" in alert.inner_text(), 15, message="the full-link message")
+    text = alert.inner_text()
+    assert "This room exists" in text and "?key=" in text, text
+    assert "log" not in text.lower() and "not found" not in text.lower(), text
+    assert student.url == room_server.url("codecompanion/"), "the page stays put"
+    shoot(student, "landing-paste-the-full-link")
+
+    # The full link opens it.
+    field.fill(room["link"])
+    join.click()
+    student.wait_for_url(room["link"])
+    student.locator(".cc-name-input").wait_for()
