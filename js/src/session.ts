@@ -28,6 +28,7 @@ import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 
 import { colorFor } from "./colors";
+import { remoteCursors } from "./cursors";
 import { LANGUAGES, languageSupport } from "./languages";
 import { editorTheme, highlightStyle, isDarkPage, watchPageTheme } from "./theme";
 
@@ -116,7 +117,9 @@ export class RoomSession {
             ...searchKeymap,
             indentWithTab,
           ]),
-          yCollab(this.text, this.provider.awareness, { undoManager }),
+          // Text sync and undo from y-codemirror; other people's cursors from ./cursors.
+          yCollab(this.text, null, { undoManager }),
+          remoteCursors(this.text, this.provider.awareness),
           this.languageSlot.of(languageSupport(this.language)),
           this.themeSlot.of(editorTheme(isDarkPage())),
           EditorState.readOnly.of(Boolean(options.readOnly)),

@@ -206,3 +206,94 @@ def test_landing_page_join_says_not_found_or_asks_for_the_link(
     join.click()
     student.wait_for_url(room["link"])
     student.locator(".cc-name-input").wait_for()
+
+
+# The name label of `name`'s cursor as the page shows it (null when there is none).
+LABEL = """(name) => {
+  const info = Array.from(document.querySelectorAll('.cc-room .cm-ySelectionInfo'))
+    .find((node) => node.textContent === name);
+  if (!info) return null;
+  const style = getComputedStyle(info);
+  const box = info.getBoundingClientRect();
+  return {
+    fontFamily: style.fontFamily,
+    fontSize: parseFloat(style.fontSize),
+    color: style.color,
+    background: style.backgroundColor,
+    opacity: parseFloat(style.opacity),
+    uiFont: getComputedStyle(document.querySelector('.cc-toolbar')).fontFamily,
+    width: box.width,
+    height: box.height,
+  };
+}"""
+# A name whose colour is the palette's orange, where white text would read worst (2.9:1).
+ORANGE_NAME = "Bianca"
+
+
+def rgb(css: str) -> tuple[int, int, int]:
+    match = re.fullmatch(r"rgba?\((\d+), (\d+), (\d+)(?:, ([\d.]+))?\)", css)
+    assert match and (match[4] is None or float(match[4]) == 1), f"an opaque colour: {css}"
+    return int(match[1]), int(match[2]), int(match[3])
+
+
+def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    def luminance(colour: tuple[int, int, int]) -> float:
+        linear = [
+            c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+            for c in (v / 255 for v in colour)
+        ]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def label(page: Any, name: str) -> dict | None:
+    return page.evaluate(LABEL, name)
+
+
+def test_cursor_labels_are_readable_show_while_active_and_on_hover(
+    room_server: StandaloneServer, people: People
+) -> None:
+    ana = people("ana")
+    room = create_room(ana, room_server, "Ana")
+    ana.locator(".cc-room .cm-content").click()
+    ana.keyboard.type("total = 40 + 2\nprint(total)\n\n# your turn:\n")
+
+    bianca = people("bianca")
+    join_as(bianca, room["link"], ORANGE_NAME)
+    bianca.locator(".cc-room .cm-content").click()
+    bianca.keyboard.press("Control+End")
+
+    # While Bianca types, Ana sees her label.
+    def bianca_types_and_ana_sees_her_label() -> dict | None:
+        bianca.keyboard.type("x")
+        seen = label(ana, ORANGE_NAME)
+        return seen if seen and seen["opacity"] == 1 else None
+
+    seen = wait_until(bianca_types_and_ana_sees_her_label, 20, 0.1, "Bianca's label at Ana's")
+    first_family = seen["fontFamily"].split(",")[0].strip().strip("\"'").lower()
+    assert first_family not in ("serif", "times", "times new roman"), seen
+    assert seen["fontFamily"] == seen["uiFont"], "the label is in the interface's font"
+    assert seen["fontSize"] >= 11, seen
+    ratio = contrast(rgb(seen["color"]), rgb(seen["background"]))
+    assert ratio >= 4.5, f"label text {seen['color']} on {seen['background']}: {ratio:.2f}:1"
+    assert seen["width"] > 20 and seen["height"] >= 14, seen
+    shoot(ana, "cursor-label-while-typing")
+
+    # Bianca stops: her label fades out (her caret stays).
+    wait_until(
+        lambda: label(ana, ORANGE_NAME)["opacity"] == 0,
+        15,
+        message=lambda: f"the label to fade: {label(ana, ORANGE_NAME)}",
+    )
+    caret = ana.locator(f".cm-ySelectionCaret:has(.cm-ySelectionInfo:text-is('{ORANGE_NAME}'))")
+    assert caret.count() == 1
+    shoot(ana, "cursor-label-faded")
+
+    # Hovering her caret shows it again; moving away fades it.
+    caret.hover()
+    wait_until(lambda: label(ana, ORANGE_NAME)["opacity"] == 1, 10, message="label on hover")
+    shoot(ana, "cursor-label-on-hover")
+    ana.mouse.move(5, 5)
+    wait_until(lambda: label(ana, ORANGE_NAME)["opacity"] == 0, 10, message="fade after hover")
