@@ -297,3 +297,72 @@ def test_cursor_labels_are_readable_show_while_active_and_on_hover(
     shoot(ana, "cursor-label-on-hover")
     ana.mouse.move(5, 5)
     wait_until(lambda: label(ana, ORANGE_NAME)["opacity"] == 0, 10, message="fade after hover")
+
+
+# Where the room page's controls are at a given width, and what overflows.
+LAYOUT = """() => {
+  const box = (selector) => {
+    const node = document.querySelector(selector);
+    if (!node) return null;
+    const r = node.getBoundingClientRect();
+    return { left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width };
+  };
+  const toolbar = document.querySelector('.cc-toolbar');
+  const tops = new Set(Array.from(toolbar.children)
+    .filter((c) => c.getBoundingClientRect().width > 0)
+    .map((c) => Math.round(c.getBoundingClientRect().top)));
+  return {
+    viewport: { width: window.innerWidth, height: window.innerHeight },
+    scrollWidth: document.documentElement.scrollWidth,
+    bodyScrollWidth: document.body.scrollWidth,
+    toolbarRows: tops.size,
+    toolbarOverflow: toolbar.scrollWidth - toolbar.clientWidth,
+    header: box('.cc-page-header'),
+    language: box('.cc-language'),
+    copy: box('.cc-copy'),
+    copyView: box('.cc-copy-view'),
+    editor: box('.cc-editor'),
+    people: box('.cc-people'),
+    online: box('.cc-online'),
+  };
+}"""
+
+
+def test_room_page_at_400_px_wraps_and_keeps_every_control_reachable(
+    room_server: StandaloneServer, people: People
+) -> None:
+    phone = people("phone", width=400, height=760)
+    phone.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    room = create_room(phone, room_server, "Pia")
+    friend = people("friend")
+    join_as(friend, room["link"], "Farid")
+    phone.wait_for_selector(".cc-online .cc-name:has-text('Farid')")
+    phone.locator(".cc-room .cm-content").click()
+    phone.keyboard.type("for i in range(3):\nprint(i)")
+
+    layout = phone.evaluate(LAYOUT)
+    assert layout["viewport"]["width"] == 400, layout
+    assert layout["scrollWidth"] <= 400 and layout["bodyScrollWidth"] <= 400, layout
+    assert layout["toolbarOverflow"] <= 0 and layout["toolbarRows"] >= 2, "the toolbar wraps"
+    assert layout["header"]["right"] <= 400, layout
+    for control in ("language", "copy", "copyView"):
+        box = layout[control]
+        assert box is not None, control
+        inside = box["left"] >= 0 and box["right"] <= 400 and box["top"] >= 0
+        assert inside and box["bottom"] <= layout["viewport"]["height"], (control, box)
+    assert layout["editor"]["width"] >= 300, layout
+    # The people panel is out of the editor's way, its names still on screen.
+    assert layout["people"]["top"] >= layout["editor"]["bottom"] - 1, layout
+    assert layout["online"]["bottom"] <= layout["viewport"]["height"], layout
+    shoot(phone, "room-page-400px")
+
+    # Every control answers a real click (Playwright checks nothing covers it).
+    phone.locator(".cc-copy").click()
+    assert phone.evaluate("() => navigator.clipboard.readText()") == room["link"]
+    phone.locator(".cc-copy-view").click()
+    view_link = phone.evaluate("() => navigator.clipboard.readText()")
+    assert view_link.startswith(room["link"].split("?")[0] + "?key=") and view_link != room["link"]
+    phone.locator(".cc-language").click()
+    phone.keyboard.press("Escape")
+    phone.select_option(".cc-language", "rust")
+    friend.wait_for_function("() => document.querySelector('.cc-language').value === 'rust'")
