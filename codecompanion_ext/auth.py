@@ -78,12 +78,14 @@ class RoomAccessMixin:
                 raise HTTPError(403, "a room link only opens its own room")
             kind = self.rooms.key_access(room_id, key)
             if kind is None:
+                self._say_if_unknown(action, room_id)
                 raise HTTPError(403, "this room link is not valid (it may have been changed)")
             return Access(can_edit=kind == "edit", via_key=True)
         if action == "create" and self._may_create_without_login():
             return Access(can_edit=True, via_key=False)
         user = self.current_user  # type: ignore[attr-defined]
         if user is None:
+            self._say_if_unknown(action, room_id)
             raise HTTPError(403, "log in to Jupyter or use a room link")
         allowed = await ensure_async(
             self.authorizer.is_authorized(self, user, JUPYTER_VERBS[action], AUTH_RESOURCE)  # type: ignore[attr-defined]
@@ -91,6 +93,13 @@ class RoomAccessMixin:
         if not allowed:
             raise HTTPError(403, f"not allowed to {action} rooms")
         return Access(can_edit=True, via_key=False)
+
+    def _say_if_unknown(self, action: Action, room_id: str | None) -> None:
+        """404 for reading an unknown room, whoever asks. Whether a room exists is no secret
+        (ids are 128 random bits, and opening one needs its key or a login); saying so lets
+        a page answer "Room not found" rather than "you may not"."""
+        if action == "read" and room_id is not None and not self.rooms.exists(room_id):
+            raise HTTPError(404, f"room {room_id!r} does not exist")
 
     def _may_create_without_login(self) -> bool:
         if not self.creation.open:

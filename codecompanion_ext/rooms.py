@@ -176,8 +176,11 @@ class RoomManager:
             room.close_key_peers(CloseCode.KEY_ROTATED, "the room's links were changed")
         return self.get(room_id)
 
+    def exists(self, room_id: str) -> bool:
+        return room_id in self.live or self.store.room_exists(room_id)
+
     def _require(self, room_id: str) -> None:
-        if room_id not in self.live and not self.store.room_exists(room_id):
+        if not self.exists(room_id):
             raise RoomNotFound(room_id)
 
     # -- live rooms ---------------------------------------------------------------------

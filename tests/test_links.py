@@ -147,6 +147,50 @@ async def test_wrong_or_missing_key_is_refused(room_factory, guest_fetch):
     assert status == 403
 
 
+@pytest.mark.parametrize(
+    "open_creation",
+    [
+        pytest.param(False, id="jupyter"),
+        pytest.param(True, id="open-creation", marks=pytest.mark.cc_config(open_creation=True)),
+    ],
+)
+async def test_without_credentials_an_unknown_room_is_404_an_existing_one_403(
+    room_factory, guest_fetch, api, extension, open_creation
+):
+    # Room ids are 128 random bits: telling whether one exists gives nothing away, and lets
+    # the landing page say "Room not found" to people without a login (the original's flow).
+    assert extension.open_creation is open_creation
+    room = await room_factory()
+    room_id = room["roomId"]
+    for suffix in ((), ("content",)):
+        status, error, _ = await guest_fetch("GET", "rooms", "noSuchRoom123", *suffix)
+        assert (status, error) == (
+            404,
+            {"error": "room 'noSuchRoom123' does not exist", "status": 404},
+        )
+        status, error, _ = await guest_fetch("GET", "rooms", room_id, *suffix)
+        assert status == 403 and "room link" in error["error"], error
+        assert room["owner"] not in str(error) and room_id not in str(error)
+    # Only reading says so: nothing else answers differently for an unknown room.
+    for method, suffix, body in [
+        ("POST", ("participants",), {"name": "Bob"}),
+        ("PATCH", (), {"programmingLanguage": "rust"}),
+        ("DELETE", (), None),
+        ("POST", ("keys",), None),
+        ("GET", ("export",), None),
+    ]:
+        for target in (room_id, "noSuchRoom123"):
+            status, _, _ = await guest_fetch(method, "rooms", target, *suffix, body=body)
+            assert status == 403, (method, target, suffix, status)
+    # A deleted room is unknown too, also to its old link; the above never touched it.
+    assert (await api("GET", "rooms", room_id))[1]["participants"] == [room["owner"]]
+    assert (await api("DELETE", "rooms", room_id))[0] == 204
+    status, _, _ = await guest_fetch("GET", "rooms", room_id)
+    assert status == 404
+    status, _, _ = await guest_fetch("GET", "rooms", room_id, key=key_of(room["links"]["edit"]))
+    assert status == 404
+
+
 async def test_key_calls_work_from_any_origin_cookie_calls_do_not(
     room_factory, guest_fetch, jp_fetch, browser_session
 ):

@@ -157,3 +157,53 @@ async def test_route_walk_with_unauthenticated_access_disallowed(
     walk, http_server_client, jp_http_port
 ):
     await _assert_key_opens_nothing(walk, http_server_client, jp_http_port)
+
+
+UNKNOWN_ROOM = "noSuchRoom123"
+# The routes whose answer may tell an unknown room from an existing one: reading it.
+READ_HANDLERS = {"RoomHandler", "ContentHandler"}
+
+
+@pytest.mark.parametrize(
+    "allow_unauthenticated",
+    [
+        pytest.param(True, id="default"),
+        pytest.param(
+            False,
+            id="unauthenticated-access-disallowed",
+            marks=pytest.mark.jupyter_config(ServerApp={"allow_unauthenticated_access": False}),
+        ),
+    ],
+)
+async def test_route_walk_no_credential_opens_no_room_route(
+    walk, jp_serverapp, http_server_client, jp_http_port, allow_unauthenticated
+):
+    """Without a key or a login, every room route of an existing room refuses (401/403), and
+    one of an unknown room says 404 only where reading it would: nothing answers 2xx."""
+    assert jp_serverapp.allow_unauthenticated_access is allow_unauthenticated
+    paths, _ = walk
+    room_b = next(p for p, h in paths if h.__name__ == "RoomHandler").rstrip("/").rsplit("/", 1)[-1]
+    ours = [
+        (pattern, handler)
+        for pattern, handler in handler_routes(jp_serverapp.web_app.default_router)
+        if handler.__module__ in ("codecompanion_ext.handlers", "codecompanion_ext.websocket")
+    ]
+    assert {h.__name__ for _, h in ours} >= {"RoomsHandler", "RoomHandler", "ContentHandler"}
+    checked = 0
+    for pattern, handler in ours:
+        for room in (room_b, UNKNOWN_ROOM):
+            path = sample_path(pattern, room)
+            for method in METHODS:
+                status = await _status(http_server_client, path, method, {}, None)
+                unknown_read = (
+                    room == UNKNOWN_ROOM and method == "GET" and handler.__name__ in READ_HANDLERS
+                )
+                expected = (404,) if unknown_read else (401, 403, 405)
+                assert status in expected, f"{method} {path} ({handler.__name__}): {status}"
+                checked += 1
+            if issubclass(handler, WebSocketHandler):
+                url = f"ws://127.0.0.1:{jp_http_port}{path}"
+                with pytest.raises(HTTPClientError) as refused:
+                    await websocket_connect(HTTPRequest(url, headers=NO_LOGIN))
+                assert refused.value.code in (401, 403), f"WebSocket {path}"
+    assert checked >= 2 * len(METHODS) * 6

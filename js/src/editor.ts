@@ -26,6 +26,7 @@ import {
 } from "@codemirror/view";
 import { yCollab, yUndoManagerKeymap } from "y-codemirror.next";
 
+import { type Presence, remoteCursors } from "./cursors";
 import { languageSupport } from "./languages";
 import type { RoomSession } from "./session";
 import { editorTheme, highlightStyle, isDarkPage, watchPageTheme } from "./theme";
@@ -77,7 +78,9 @@ export class RoomEditor {
             ...searchKeymap,
             indentWithTab,
           ]),
-          yCollab(session.text, this.presence(), { undoManager: session.undoManager }),
+          // Text sync and undo from y-codemirror; everyone's cursors from ./cursors.
+          yCollab(session.text, null, { undoManager: session.undoManager }),
+          remoteCursors(session.text, this.presence()),
           this.languageSlot.of(languageSupport(session.language)),
           this.themeSlot.of(editorTheme(isDarkPage())),
           EditorState.readOnly.of(readOnly),
@@ -117,15 +120,14 @@ export class RoomEditor {
   }
 
   /**
-   * The session's awareness as y-codemirror sees it from this editor: everyone's presence as
-   * it is, but the user's own cursor written only from the editor last typed in. Its
-   * remote-selection plugin writes the `cursor` field from every editor that updates, so with
-   * two editors on one awareness an idle one could move or clear the cursor others see.
+   * The session's awareness as the cursors plugin sees it from this editor: everyone's
+   * presence as it is, but the user's own cursor written only from the editor last typed in.
+   * The plugin writes the `cursor` field from every editor that updates, so with two editors
+   * on one awareness an idle one could move or clear the cursor others see.
    */
-  private presence() {
+  private presence(): Presence {
     const { awareness } = this.session;
-    return {
-      doc: awareness.doc,
+    const presence = {
       getStates: () => awareness.getStates(),
       getLocalState: () => awareness.getLocalState(),
       on: (event: "change", handler: AwarenessHandler) => awareness.on(event, handler),
@@ -137,5 +139,6 @@ export class RoomEditor {
         awareness.setLocalStateField(field, value);
       },
     };
+    return presence;
   }
 }

@@ -212,7 +212,7 @@ function joinSection(config: PageConfig, server: Server): HTMLElement {
   const form = element("form", "cc-join-form");
   const input = element("input", "cc-join-link");
   input.required = true;
-  input.placeholder = config.loggedIn ? "Room link or room id" : "Room link";
+  input.placeholder = "Room link or room id";
   input.autocomplete = "off";
   input.spellcheck = false;
   const submit = element("button", "cc-primary", "Join");
@@ -238,10 +238,13 @@ function joinSection(config: PageConfig, server: Server): HTMLElement {
       if (error instanceof RoomError && error.code === "room-not-found") {
         showAlert(alert, "Room not found. Check the link or room id.");
       } else if (error instanceof RoomError && error.status === 403 && !parsed.key) {
+        // The room exists (an unknown one is a 404), but its id is not its key. On the
+        // standalone server nobody logs in: only the link can open it.
+        const orLogin = config.openCreation ? "" : ", or log into this Jupyter server";
         showAlert(
           alert,
-          "A room id alone opens a room only for people logged into this Jupyter server. " +
-            "Paste the room's full link (the one with ?key=…).",
+          "This room exists, but its id alone does not open it. " +
+            `Paste the room's full link (the one with ?key=…)${orLogin}.`,
         );
       } else {
         showAlert(alert, errorText(error));

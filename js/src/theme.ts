@@ -43,8 +43,6 @@ export function editorTheme(dark: boolean): Extension {
         color: "var(--jp-ui-font-color2, #888)",
         border: "none",
       },
-      // Name labels on remote cursors stay visible (y-codemirror shows them on hover only).
-      ".cm-ySelectionInfo": { opacity: 1, transitionDelay: "0s" },
       ".cm-activeLine, .cm-activeLineGutter": {
         backgroundColor: "var(--jp-cell-editor-active-background, var(--cc-active-line))",
       },
