@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.bench  # every workload against all three servers, about 2 minutes
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("ours", "pycrdt-websocket", "y-websocket")
 

@@ -27,6 +27,8 @@ from yclient import YClient, eventually
 
 from codecompanion_ext.testing import JupyterServerProcess as ServerProcess
 
+pytestmark = pytest.mark.slow  # drawn scenarios against a server process
+
 
 @dataclass(frozen=True)
 class Profile:

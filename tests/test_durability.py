@@ -17,6 +17,8 @@ from codecompanion_ext.rooms import RoomManager, initial_state
 from codecompanion_ext.store import SCHEMA_VERSION, RoomRecord, RoomStore, StoreError
 from codecompanion_ext.testing import JupyterServerProcess as ServerProcess
 
+pytestmark = pytest.mark.slow  # server processes, SIGKILL, 100,000 edits, lock timeouts
+
 
 @pytest.fixture
 def server(tmp_path: Path):

@@ -6,6 +6,7 @@ import json
 import random
 import sqlite3
 
+import pytest
 from pycrdt import Doc, Text, create_update_message, write_var_uint
 from yclient import eventually
 
@@ -45,6 +46,7 @@ def hostile_frame(rng: random.Random) -> bytes:
     return bytes([1]) + write_var_uint(len(payload)) + payload
 
 
+@pytest.mark.slow
 async def test_fuzzed_frames_are_refused_and_the_room_survives(room_factory, yclient, db_path, api):
     rng = random.Random(2026)
     room = await room_factory()

@@ -82,6 +82,7 @@ async def test_megabytes_of_presence_are_refused(room_factory, yclient):
     assert client.close_code == 1007 and "larger than" in client.close_reason
 
 
+@pytest.mark.slow
 @pytest.mark.cc_config(messages_per_second=50, message_burst=20)
 async def test_a_flood_is_cut_off_and_other_rooms_keep_syncing(room_factory, yclient):
     flooded, quiet = await room_factory(), await room_factory()
@@ -148,6 +149,7 @@ async def test_room_creation_is_rate_limited_per_address(jp_fetch):
     assert "too many rooms" in json.loads(response.body)["error"]
 
 
+@pytest.mark.slow
 async def test_a_peer_that_stops_answering_pings_is_dropped(tmp_path):
     """In a real server process (its own event loop runs the ping timer): a peer silent
     for three ping intervals is dropped, not sooner, and Tornado has nothing to warn about."""

@@ -142,6 +142,7 @@ async def _assert_key_opens_nothing(walk, http_server_client, jp_http_port) -> i
     return checked
 
 
+@pytest.mark.slow
 async def test_route_walk_a_room_key_opens_nothing_else(walk, http_server_client, jp_http_port):
     paths, _ = walk
     names = {handler.__name__ for _, handler in paths}
@@ -152,6 +153,7 @@ async def test_route_walk_a_room_key_opens_nothing_else(walk, http_server_client
     assert checked >= 5 * 2 * 40
 
 
+@pytest.mark.slow
 @pytest.mark.jupyter_config(ServerApp={"allow_unauthenticated_access": False})
 async def test_route_walk_with_unauthenticated_access_disallowed(
     walk, http_server_client, jp_http_port
@@ -175,6 +177,7 @@ READ_HANDLERS = {"RoomHandler", "ContentHandler"}
         ),
     ],
 )
+@pytest.mark.slow
 async def test_route_walk_no_credential_opens_no_room_route(
     walk, jp_serverapp, http_server_client, jp_http_port, allow_unauthenticated
 ):

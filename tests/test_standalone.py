@@ -20,6 +20,8 @@ import codecompanion_ext.standalone as standalone
 from codecompanion_ext.standalone import NoContentsManager, NoKernelManager
 from codecompanion_ext.testing import BANNER, StandaloneServerProcess, descendants, venv_script
 
+pytestmark = pytest.mark.slow  # each test starts `codecompanion` processes
+
 
 def edit_key(room: dict) -> str:
     return parse_qs(urlsplit(room["links"]["edit"]).query)["key"][0]
