@@ -111,6 +111,7 @@ class YClient:
             message = await ws.read_message()
             if message is None:
                 self.close_code, self.close_reason = ws.close_code, ws.close_reason
+                ws.close()  # the server closed it: release our side too
                 self.closed.set()
                 return
             assert isinstance(message, bytes)
