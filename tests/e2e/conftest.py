@@ -23,6 +23,7 @@ from e2e_harness import (
     ARTIFACTS_DIR,
     CHROMIUM_ARGS,
     CHROMIUM_PATH,
+    Guests,
     LabServer,
     NotebookPage,
     PlaywrightLoop,
@@ -157,3 +158,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     server = funcargs.get("lab")
     if isinstance(server, LabServer):
         report.sections.append((f"jupyter server log, tail ({report.when})", server.log_tail()))
+
+
+@pytest.fixture
+def guests(browser: Any, request: pytest.FixtureRequest) -> Iterator[Guests]:
+    """A factory of people with no login: `guests(who, **context_options) -> Page`."""
+    factory = Guests(browser, request.node.name)
+    try:
+        yield factory
+    finally:
+        factory.close()

@@ -539,3 +539,56 @@ def new_user(
         context.close()
         raise
     return user
+
+
+# ------------------------------------------------------------------------- shared page helpers
+
+# The text of the `index`-th room editor on a page as people see it: every line, without the
+# remote cursors' name labels.
+EDITOR_TEXT = """(index) => {
+  const content = document.querySelectorAll('.cc-room .cm-content')[index];
+  if (!content) return null;
+  return Array.from(content.querySelectorAll('.cm-line')).map((line) => {
+    const copy = line.cloneNode(true);
+    copy.querySelectorAll('.cm-ySelectionCaret').forEach((caret) => caret.remove());
+    return copy.textContent;
+  }).join('\\n');
+}"""
+
+
+def editor_text(page: Any, index: int = 0) -> str | None:
+    return page.evaluate(EDITOR_TEXT, index)
+
+
+class Guests:
+    """People with a browser and a link, and no Jupyter login (fresh contexts, no token):
+    `guests("gia")`, `guests("phone", viewport={"width": 400, "height": 760})`, or any other
+    Playwright context option. On closing, each page's last screenshot goes to
+    `test-artifacts/e2e/guests/last/` and its console is printed."""
+
+    def __init__(self, browser: Any, test: str) -> None:
+        self.browser = browser
+        self.test = re.sub(r"[^A-Za-z0-9_.-]+", "_", test)[:80]
+        self.pages: dict[str, Any] = {}
+        self.console: dict[str, list[str]] = {}
+
+    def __call__(self, who: str, **context_options: Any) -> Any:
+        context = self.browser.new_context(**{"viewport": VIEWPORT, **context_options})
+        context.set_default_timeout(30_000)
+        page = context.new_page()
+        lines = self.console.setdefault(who, [])
+        page.on("console", lambda m: lines.append(f"console.{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: lines.append(f"pageerror: {e}"))
+        self.pages[who] = page
+        return page
+
+    def close(self) -> None:
+        for who, page in self.pages.items():
+            try:
+                shot = ARTIFACTS_DIR / "e2e" / "guests" / "last" / f"{self.test}-{who}.png"
+                shot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shot))
+            except Exception as e:
+                print(f"no final screenshot of {who}: {e}")
+            print(f"--- browser console of {who}:\n" + "\n".join(self.console[who][-40:]))
+            page.context.close()

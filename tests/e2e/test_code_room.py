@@ -11,23 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from e2e_harness import LabServer, NotebookPage, wait_until
+from e2e_harness import editor_text as text_on_page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from pycrdt import StickyIndex
 from yclient import YClient, eventually
 
 CONNECTED = ".cc-status[data-status=connected]"
-
-# The text of the `index`-th room editor as people see it: every line, without the remote
-# cursors' name labels.
-EDITOR_TEXT = """(index) => {
-  const content = document.querySelectorAll('.cc-room .cm-content')[index];
-  if (!content) return null;
-  return Array.from(content.querySelectorAll('.cm-line')).map((line) => {
-    const copy = line.cloneNode(true);
-    copy.querySelectorAll('.cm-ySelectionCaret').forEach((caret) => caret.remove());
-    return copy.textContent;
-  }).join('\\n');
-}"""
 
 KEYWORD_COLOR = """(word) => {
   const spans = Array.from(document.querySelectorAll('.cc-room .cm-line span'));
@@ -44,7 +33,7 @@ EDITOR_IS_DARK = """() => {
 
 
 def editor_text(person: NotebookPage, index: int = 0) -> str | None:
-    return person.page.evaluate(EDITOR_TEXT, index)
+    return text_on_page(person.page, index)
 
 
 def type_in_editor(person: NotebookPage, *keys: str, index: int = 0) -> None:
@@ -429,21 +418,6 @@ def test_a_name_asked_in_two_views_is_answered_once(lab: LabServer, user) -> Non
 KNOWN_YJS_MESSAGE = "Yjs was already imported. This breaks constructor checks"
 
 
-def room_text(person: NotebookPage, index: int) -> str | None:
-    return person.page.evaluate(
-        """(index) => {
-          const content = document.querySelectorAll('.cc-room .cm-content')[index];
-          if (!content) return null;
-          return Array.from(content.querySelectorAll('.cm-line')).map((line) => {
-            const copy = line.cloneNode(true);
-            copy.querySelectorAll('.cm-ySelectionCaret').forEach((caret) => caret.remove());
-            return copy.textContent;
-          }).join('\\n');
-        }""",
-        index,
-    )
-
-
 def test_beside_jupyterlabs_own_yjs_the_console_has_no_other_error(lab: LabServer, user) -> None:
     """JupyterLab loads its own Yjs (13.5, a shared module of its notebook model) and the
     widget bundles another (13.6), so Yjs says it "was already imported" (README:
@@ -466,11 +440,11 @@ def test_beside_jupyterlabs_own_yjs_the_console_has_no_other_error(lab: LabServe
     rooms = yara.page.locator(".cc-room .cm-content")
     rooms.nth(0).click()
     yara.page.keyboard.type("a = 1")
-    wait_until(lambda: room_text(yara, 1) == "a = 1", 15, message="Zed's widget gets Yara's edit")
+    wait_until(lambda: editor_text(yara, 1) == "a = 1", 15, message="Zed's widget gets Yara's edit")
     rooms.nth(1).click()
     yara.page.keyboard.press("Control+End")
     yara.page.keyboard.type(" + 1")
-    wait_until(lambda: room_text(yara, 0) == "a = 1 + 1", 15, message="and Yara gets Zed's")
+    wait_until(lambda: editor_text(yara, 0) == "a = 1 + 1", 15, message="and Yara gets Zed's")
     wait_until(lambda: kernel_json(yara, "room.code") == "a = 1 + 1", 20, message="room.code")
 
     errors = [line for line in yara.console if line.startswith(("console.error", "pageerror"))]

@@ -8,31 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from e2e_harness import ARTIFACTS_DIR, VIEWPORT, LabServer, NotebookPage, wait_until
+from e2e_harness import ARTIFACTS_DIR, Guests, LabServer, NotebookPage, editor_text, wait_until
 
 CONNECTED = ".cc-status[data-status=connected]"
 SHOTS = "e2e/room-page"
 
-# The text of the `index`-th room editor on the page, without remote cursors' name labels.
-EDITOR_TEXT = """(index) => {
-  const content = document.querySelectorAll('.cc-room .cm-content')[index];
-  if (!content) return null;
-  return Array.from(content.querySelectorAll('.cm-line')).map((line) => {
-    const copy = line.cloneNode(true);
-    copy.querySelectorAll('.cm-ySelectionCaret').forEach((caret) => caret.remove());
-    return copy.textContent;
-  }).join('\\n');
-}"""
-
 HOSTILE_NAME = '<img src=x onerror="window.__pwned=1"><b>Eve</b>'
-
-
-def editor_text(page: Any, index: int = 0) -> str | None:
-    return page.evaluate(EDITOR_TEXT, index)
 
 
 def type_at_end(page: Any, text: str, index: int = 0) -> None:
@@ -59,46 +42,6 @@ def room_content(lab: LabServer, room_id: str) -> str:
     status, text = lab.request("GET", f"codecompanion/api/rooms/{room_id}/content")
     assert status == 200, text
     return text
-
-
-class Guests:
-    """People with a browser and a link, and no Jupyter login (fresh contexts, no token)."""
-
-    def __init__(self, browser: Any, name: str) -> None:
-        self.browser = browser
-        self.test = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80]
-        self.pages: dict[str, Any] = {}
-        self.console: dict[str, list[str]] = {}
-
-    def __call__(self, who: str, **context_options: Any) -> Any:
-        context = self.browser.new_context(viewport=VIEWPORT, **context_options)
-        context.set_default_timeout(30_000)
-        page = context.new_page()
-        lines = self.console.setdefault(who, [])
-        page.on("console", lambda m: lines.append(f"console.{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: lines.append(f"pageerror: {e}"))
-        self.pages[who] = page
-        return page
-
-    def close(self) -> None:
-        for who, page in self.pages.items():
-            try:
-                shot = ARTIFACTS_DIR / "e2e" / "room-page" / "last" / f"{self.test}-{who}.png"
-                shot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(shot))
-            except Exception as e:
-                print(f"no final screenshot of {who}: {e}")
-            print(f"--- browser console of {who}:\n" + "\n".join(self.console[who][-40:]))
-            page.context.close()
-
-
-@pytest.fixture
-def guests(browser: Any, request: pytest.FixtureRequest) -> Iterator[Guests]:
-    factory = Guests(browser, request.node.name)
-    try:
-        yield factory
-    finally:
-        factory.close()
 
 
 def shoot(page: Any, name: str) -> None:

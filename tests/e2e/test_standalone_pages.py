@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import ARTIFACTS_DIR, VIEWPORT, wait_until
+from e2e_harness import ARTIFACTS_DIR, Guests, wait_until
 
 from codecompanion_ext.testing import StandaloneServerProcess
 
@@ -33,46 +33,6 @@ def room_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone
         yield server
     finally:
         server.stop()
-
-
-class People:
-    """Browser contexts of people with no login: `people(who, width=..., height=...)`."""
-
-    def __init__(self, browser: Any, test: str) -> None:
-        self.browser = browser
-        self.test = re.sub(r"[^A-Za-z0-9_.-]+", "_", test)[:80]
-        self.pages: dict[str, Any] = {}
-        self.console: dict[str, list[str]] = {}
-
-    def __call__(self, who: str, **viewport: int) -> Any:
-        context = self.browser.new_context(viewport={**VIEWPORT, **viewport})
-        context.set_default_timeout(30_000)
-        page = context.new_page()
-        lines = self.console.setdefault(who, [])
-        page.on("console", lambda m: lines.append(f"console.{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: lines.append(f"pageerror: {e}"))
-        self.pages[who] = page
-        return page
-
-    def close(self) -> None:
-        for who, page in self.pages.items():
-            try:
-                shot = SHOTS / "last" / f"{self.test}-{who}.png"
-                shot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(shot))
-            except Exception as e:
-                print(f"no final screenshot of {who}: {e}")
-            print(f"--- browser console of {who}:\n" + "\n".join(self.console[who][-40:]))
-            page.context.close()
-
-
-@pytest.fixture
-def people(browser: Any, request: pytest.FixtureRequest) -> Iterator[People]:
-    factory = People(browser, request.node.name)
-    try:
-        yield factory
-    finally:
-        factory.close()
 
 
 def shoot(page: Any, name: str, **options: Any) -> Path:
@@ -103,12 +63,12 @@ def join_as(page: Any, link: str, name: str) -> None:
 
 
 def test_landing_page_join_says_not_found_or_asks_for_the_link(
-    room_server: StandaloneServerProcess, people: People
+    room_server: StandaloneServerProcess, guests: Guests
 ) -> None:
-    host = people("host")
+    host = guests("host")
     room = create_room(host, room_server, "Tess")
 
-    student = people("student")
+    student = guests("student")
     student.goto(room_server.url("codecompanion/"))
     field = student.locator(".cc-join-link")
     join = student.locator(".cc-join-room button[type=submit]")
@@ -183,14 +143,14 @@ def label(page: Any, name: str) -> dict | None:
 
 
 def test_cursor_labels_are_readable_show_while_active_and_on_hover(
-    room_server: StandaloneServerProcess, people: People
+    room_server: StandaloneServerProcess, guests: Guests
 ) -> None:
-    ana = people("ana")
+    ana = guests("ana")
     room = create_room(ana, room_server, "Ana")
     ana.locator(".cc-room .cm-content").click()
     ana.keyboard.type("total = 40 + 2\nprint(total)\n\n# your turn:\n")
 
-    bianca = people("bianca")
+    bianca = guests("bianca")
     join_as(bianca, room["link"], ORANGE_NAME)
     bianca.locator(".cc-room .cm-content").click()
     bianca.keyboard.press("Control+End")
@@ -259,12 +219,12 @@ LAYOUT = """() => {
 
 
 def test_room_page_at_400_px_wraps_and_keeps_every_control_reachable(
-    room_server: StandaloneServerProcess, people: People
+    room_server: StandaloneServerProcess, guests: Guests
 ) -> None:
-    phone = people("phone", width=400, height=760)
+    phone = guests("phone", viewport={"width": 400, "height": 760})
     phone.context.grant_permissions(["clipboard-read", "clipboard-write"])
     room = create_room(phone, room_server, "Pia")
-    friend = people("friend")
+    friend = guests("friend")
     join_as(friend, room["link"], "Farid")
     phone.wait_for_selector(".cc-online .cc-name:has-text('Farid')")
     phone.locator(".cc-room .cm-content").click()
