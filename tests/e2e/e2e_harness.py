@@ -560,6 +560,16 @@ def editor_text(page: Any, index: int = 0) -> str | None:
     return page.evaluate(EDITOR_TEXT, index)
 
 
+def join_as(page: Any, link: str, name: str) -> None:
+    """Open a room link in a page, answer the name prompt, wait until connected."""
+    page.goto(link)
+    name_input = page.locator(".cc-name-input")
+    name_input.wait_for()
+    name_input.fill(name)
+    name_input.press("Enter")
+    page.wait_for_selector(".cc-status[data-status=connected]")
+
+
 class Guests:
     """People with a browser and a link, and no Jupyter login (fresh contexts, no token):
     `guests("gia")`, `guests("phone", viewport={"width": 400, "height": 760})`, or any other

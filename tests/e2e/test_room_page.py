@@ -10,7 +10,15 @@ import json
 import re
 from typing import Any
 
-from e2e_harness import ARTIFACTS_DIR, Guests, LabServer, NotebookPage, editor_text, wait_until
+from e2e_harness import (
+    ARTIFACTS_DIR,
+    Guests,
+    LabServer,
+    NotebookPage,
+    editor_text,
+    join_as,
+    wait_until,
+)
 
 CONNECTED = ".cc-status[data-status=connected]"
 SHOTS = "e2e/room-page"
@@ -48,16 +56,6 @@ def shoot(page: Any, name: str) -> None:
     target = ARTIFACTS_DIR / SHOTS / f"{name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target))
-
-
-def join_as(page: Any, link: str, name: str) -> None:
-    """Open a room link, answer the name prompt, wait until connected."""
-    page.goto(link)
-    name_input = page.locator(".cc-name-input")
-    name_input.wait_for()
-    name_input.fill(name)
-    name_input.press("Enter")
-    page.wait_for_selector(CONNECTED)
 
 
 def test_guest_with_edit_link_co_edits_with_notebook_users(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import ARTIFACTS_DIR, Guests, wait_until
+from e2e_harness import ARTIFACTS_DIR, Guests, join_as, wait_until
 
 from codecompanion_ext.testing import StandaloneServerProcess
 
@@ -51,15 +51,6 @@ def create_room(page: Any, server: StandaloneServerProcess, name: str) -> dict:
     page.wait_for_selector(CONNECTED)
     room_id = re.search(r"/rooms/([A-Za-z0-9_-]+)\?key=", page.url)[1]
     return {"roomId": room_id, "link": page.url}
-
-
-def join_as(page: Any, link: str, name: str) -> None:
-    page.goto(link)
-    name_input = page.locator(".cc-name-input")
-    name_input.wait_for()
-    name_input.fill(name)
-    name_input.press("Enter")
-    page.wait_for_selector(CONNECTED)
 
 
 def test_landing_page_join_says_not_found_or_asks_for_the_link(
