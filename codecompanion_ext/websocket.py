@@ -59,8 +59,9 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
 
     # Keep-alive: Jupyter's WebSocketMixin pings every `ping_interval` (it counts in ms) and
     # closes a connection whose last pong is older than three intervals, clearing its
-    # presence. Tornado (6.5+) has a pinger of its own that reads the same two properties
-    # in seconds; it is turned off in `get_websocket_protocol`, so only one pinger runs.
+    # presence. Tornado has a pinger of its own that reads the same two properties in
+    # seconds (6.5+ warns that 3x is too long); it is turned off in `get_websocket_protocol`,
+    # so only one pinger runs.
     @property
     def ping_interval(self) -> float:  # type: ignore[override]
         return self._ping_interval_ms
