@@ -1,8 +1,8 @@
 """One live room: a pycrdt document, the awareness of those present, and their connections.
 
-Every document update is applied once to the server's copy, committed to the
-store, and only then relayed, so a client never holds an edit from the server
-that the database lacks. Awareness updates are applied to the server's own
+Every document update is applied once to the server's copy, handed to the writer
+(its `RoomJournal`), and relayed only once committed, so a client never holds an
+edit from the server that the database lacks. Awareness updates are applied to the server's own
 awareness state and only what is new is relayed: y-websocket clients echo
 every awareness change they receive, and relaying echoes would multiply
 traffic by the room size.
@@ -33,7 +33,7 @@ from pycrdt import (
 
 from . import defaults
 from .close_codes import CloseCode
-from .commits import GroupCommit
+from .frames import Broadcast
 from .protocol import (
     MessageType,
     ProtocolError,
@@ -42,7 +42,7 @@ from .protocol import (
     parse_message,
 )
 from .store import RoomStore, StoreError
-from .validation import is_language
+from .writer import Writer
 
 EMPTY_UPDATE = b"\x00\x00"
 
@@ -92,12 +92,11 @@ class Room:
         compact_after: int = defaults.COMPACT_AFTER,
         max_awareness_state: int = defaults.MAX_AWARENESS_STATE,
         max_document_size: int = defaults.MAX_DOCUMENT_SIZE,
-        commits: GroupCommit | None = None,
+        writer: Writer | None = None,
     ) -> None:
+        """`history` is the room's stored updates; `writer` stores new ones (by default a
+        writer of its own on `store`)."""
         self.room_id = room_id
-        self.store = store
-        self.commits = commits or GroupCommit(store)
-        self.compact_after = compact_after
         self.max_awareness_state = max_awareness_state
         self.max_document_size = max_document_size
         self.log = log
@@ -108,9 +107,14 @@ class Room:
         self.participants = self.doc.get("participants", type=Array)
         for update in history:
             self.doc.apply_update(update)
-        self.history_rows = len(history)
-        self.stored_bytes = sum(map(len, history))
-        self._language = self.language
+        self.journal = (writer or Writer(store, log=log)).journal(
+            room_id,
+            history,
+            snapshot=self.doc.get_update,
+            language=self.language,
+            failed=self._storage_failed,
+            compact_after=compact_after,
+        )
         self._meta_changed = False
         self.meta.observe(self._on_meta_change)
 
@@ -190,13 +194,12 @@ class Room:
             peer.send(create_awareness_message(states))
 
     def _answer_sync_step1(self, peer: Peer, step1: bytes) -> None:
-        self.commits.flush()  # the answer may carry any applied update: commit them first
         try:
             reply = handle_sync_message(step1, self.doc)
         except ValueError:
             raise ProtocolError("sync step 1 carries an invalid state vector") from None
-        if reply is not None:
-            peer.send(reply)
+        if reply is not None:  # it may carry any applied update: send it once they are saved
+            self.journal.then(lambda: peer.send(reply) if peer in self.peers else None)
 
     def _refuse_edit(self, peer: Peer) -> None:
         """Drop a view-only peer's document update; say why once (y-websocket auth message)."""
@@ -208,9 +211,11 @@ class Room:
     def _receive_update(self, peer: Peer | None, update: bytes, relay: bytes | None) -> None:
         if update == EMPTY_UPDATE:
             return
-        if self.stored_bytes + len(update) > self.max_document_size:
-            self.compact()  # the history may hold much that the state no longer needs
-            if self.stored_bytes + len(update) > self.max_document_size:
+        if self.journal.bytes + len(update) > self.max_document_size:
+            # The history may hold much that the state no longer needs: compacting it
+            # makes room for later edits (at once without an event loop, else soon).
+            self.journal.compact()
+            if self.journal.bytes + len(update) > self.max_document_size:
                 raise DocumentTooLarge(
                     f"the room's document would exceed {self.max_document_size} bytes"
                 )
@@ -222,30 +227,17 @@ class Room:
 
     def _commit(self, update: bytes, message: bytes, sender: Peer | None) -> None:
         """Persist an applied update, then relay it; on a storage failure relay nothing."""
-        self.commits.submit(
-            self.room_id,
-            update,
-            lambda: self._committed(update, message, sender),
-            self._storage_failed,
-        )
+        self.journal.append(update, lambda: self._committed(update, message, sender))
+        if self._meta_changed:
+            self._meta_changed = False
+            self.journal.mirror_language(self.language)
 
     def _committed(self, update: bytes, message: bytes, sender: Peer | None) -> None:
         if self.failed:
             return
-        try:
-            self.history_rows += 1
-            self.stored_bytes += len(update)
-            if self._meta_changed:
-                self._meta_changed = False
-                self._mirror_language()
-            if self.history_rows > self.compact_after:
-                self.compact()
-        except StoreError as e:
-            self._storage_failed(e)
-            return
         self._outbox.append((update, message, sender))
         if len(self._outbox) == 1:
-            self.commits.after(self._relay_outbox)
+            self.journal.then(self._relay_outbox)
 
     def _relay_outbox(self) -> None:
         """Relay what a batch committed: one update as the bytes received; several merged
@@ -260,9 +252,14 @@ class Room:
             senders = {sender for _, _, sender in outbox}
             # A peer gets its own edits back only inside a merge with others' (Yjs skips them).
             sender = senders.pop() if len(senders) == 1 else None
+        self._broadcast(message, sender)
+
+    def _broadcast(self, message: bytes, sender: Peer | None) -> None:
+        """Send one message to every peer but its sender, framed once for all of them."""
+        frame = Broadcast(message)
         for peer in list(self.peers):
             if peer is not sender:
-                peer.send(message)
+                peer.send(frame)
 
     def _storage_failed(self, error: StoreError) -> None:
         if not self.failed:
@@ -295,30 +292,14 @@ class Room:
             self.doc.unobserve(subscription)
         for update in updates:
             self._commit(update, create_update_message(update), sender=None)
-        self.commits.flush()  # the REST request that asked for it answers once it is saved
+        self.journal.writer.settle()  # the REST request that asked answers once it is saved
 
     def compact(self) -> None:
-        """Replace the stored history by one update holding the same state."""
-        self.commits.flush()
-        snapshot = self.doc.get_update()
-        self.store.replace_updates(self.room_id, snapshot)
-        self.history_rows = 1
-        self.stored_bytes = len(snapshot)
-
-    # -- metadata mirror -----------------------------------------------------------------
+        """Replace the stored history by one update holding the same state (soon)."""
+        self.journal.compact()
 
     def _on_meta_change(self, _event: Any) -> None:
         self._meta_changed = True
-
-    def _mirror_language(self) -> None:
-        language = self.language
-        if language == self._language:
-            return
-        if is_language(language):
-            self._language = language
-            self.store.set_language(self.room_id, language)
-        else:
-            self.log.warning("room %s: ignoring unknown language %r", self.room_id, language)
 
     # -- awareness ---------------------------------------------------------------------
 
@@ -406,6 +387,4 @@ class Room:
             data = None
         if data is None:
             data = create_awareness_message(self.awareness.encode_awareness_update(changed))
-        for peer in list(self.peers):
-            if peer is not sender:
-                peer.send(data)
+        self._broadcast(data, sender)

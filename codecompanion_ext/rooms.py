@@ -1,7 +1,10 @@
 """The room registry: creates rooms, loads live ones on demand, and unloads idle ones.
 
 REST and WebSocket handlers reach rooms only through `RoomManager`, so a
-room's stored record and its live document never disagree.
+room's stored record and its live document never disagree. It reads the store
+directly (WAL readers see the last commit) and writes only through the `Writer`;
+a room leaves memory only once its writes are committed, so a room loaded from
+the store is never missing one.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from pycrdt import Array, Doc, Map
 
 from . import defaults
 from .close_codes import CloseCode
-from .commits import GroupCommit
 from .keys import KeyKind, KeyMaker, matches
 from .room import Peer, Room
-from .store import RoomRecord, RoomStore, StoreError
+from .store import RoomRecord, RoomStore
+from .writer import Writer
 
 COMPACT_AFTER_LOAD_DELAY = 2.0  # seconds
 
@@ -79,7 +82,7 @@ class RoomManager:
         self.max_document_size = max_document_size
         self.max_rooms = max_rooms
         self.live: dict[str, Room] = {}
-        self.commits = GroupCommit(store)
+        self.writer = Writer(store, log=log)
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- records ----------------------------------------------------------------------
@@ -91,7 +94,7 @@ class RoomManager:
         record = RoomRecord(new_room_id(), owner, utc_now(), language, participants=[owner])
         hashes = self.keys.digests(record.room_id, record.key_generation)
         first = initial if initial is not None else initial_state(language, owner)
-        self.store.create_room(record, first, hashes)
+        self.writer.run(lambda store: store.create_room(record, first, hashes))
         return record
 
     def get(self, room_id: str) -> RoomRecord:
@@ -105,7 +108,8 @@ class RoomManager:
 
     def join(self, room_id: str, name: str) -> RoomRecord:
         self._require(room_id)
-        if self.store.add_participant(room_id, name, utc_now()):
+        joined_at = utc_now()
+        if self.writer.run(lambda store: store.add_participant(room_id, name, joined_at)):
             self._open(room_id).add_participant(name)
         return self.get(room_id)
 
@@ -117,31 +121,35 @@ class RoomManager:
     def export(self, room_id: str) -> tuple[RoomRecord, bytes, str]:
         """The room's record, its whole Yjs state and its code."""
         room = self._open(room_id)
-        self.commits.flush()
-        return self.get(room_id), room.doc.get_update(), room.text
+        state, text = self.writer.read(lambda: (room.doc.get_update(), room.text))
+        return self.get(room_id), state, text
 
     def import_room(
         self, owner: str, language: str, participants: list[str], state: bytes
     ) -> RoomRecord:
         """A new room holding an exported state (its own id and links)."""
         record = self.create(owner, language, initial=state)
-        for name in participants:
-            self.store.add_participant(record.room_id, name, utc_now())
+        joined_at = utc_now()
+
+        def add_participants(store: RoomStore) -> None:
+            for name in participants:
+                store.add_participant(record.room_id, name, joined_at)
+
+        self.writer.run(add_participants)
         return self.get(record.room_id)
 
     def content(self, room_id: str) -> str:
         room = self._open(room_id)
-        self.commits.flush()  # show only what is saved
-        return room.text
+        return self.writer.read(lambda: room.text)  # show only what is saved
 
     def delete(self, room_id: str) -> None:
         self._require(room_id)
-        self.commits.flush()  # the batch must not hold rows of a room that no longer exists
         room = self.live.pop(room_id, None)
         self._cancel_unload(room_id)
         if room is not None:
+            room.journal.closed = True  # nothing more of it is written
             room.close(CloseCode.ROOM_DELETED, "this room was deleted")
-        self.store.delete_room(room_id)
+        self.writer.run(lambda store: store.delete_room(room_id))
 
     # -- capability keys ------------------------------------------------------------------
 
@@ -152,8 +160,9 @@ class RoomManager:
             return None
         generation, edit_hash, view_hash = state
         if edit_hash is None:  # a room from before keys existed: give it its first keys
-            edit_hash, view_hash = self.keys.digests(room_id, generation)
-            self.store.set_key_hashes(room_id, generation, (edit_hash, view_hash))
+            hashes = self.keys.digests(room_id, generation)
+            self.writer.run(lambda store: store.set_key_hashes(room_id, generation, hashes))
+            edit_hash, view_hash = hashes
         if matches(key, edit_hash):
             return "edit"
         if matches(key, view_hash):
@@ -170,7 +179,8 @@ class RoomManager:
         """New links for the room; the old ones stop working and their sockets close."""
         record = self.get(room_id)
         generation = record.key_generation + 1
-        self.store.set_key_hashes(room_id, generation, self.keys.digests(room_id, generation))
+        hashes = self.keys.digests(room_id, generation)
+        self.writer.run(lambda store: store.set_key_hashes(room_id, generation, hashes))
         room = self.live.get(room_id)
         if room is not None:
             room.close_key_peers(CloseCode.KEY_ROTATED, "the room's links were changed")
@@ -224,9 +234,9 @@ class RoomManager:
             max_awareness_state=self.max_awareness_state,
             max_document_size=self.max_document_size,
             log=self.log,
-            commits=self.commits,
+            writer=self.writer,
         )
-        if room.history_rows > 1:
+        if room.journal.rows > 1:
             self._compact_later(room)
         return room
 
@@ -240,11 +250,8 @@ class RoomManager:
             return
 
         def compact() -> None:
-            if self.live.get(room.room_id) is room and not room.failed and room.history_rows > 1:
-                try:
-                    room.compact()
-                except StoreError as e:
-                    self.log.error("cannot compact room %s: %s", room.room_id, e)
+            if self.live.get(room.room_id) is room and not room.failed:
+                room.compact()
 
         loop.call_later(COMPACT_AFTER_LOAD_DELAY, compact)
 
@@ -266,13 +273,13 @@ class RoomManager:
             self._unload(room)
 
     def _unload(self, room: Room) -> None:
-        """Compact the history (so the next load is one row) and free the memory."""
-        if room.history_rows > 1 and not room.failed:
-            try:
-                room.compact()
-            except StoreError as e:
-                self.log.error("cannot compact room %s on unload: %s", room.room_id, e)
-        self._drop(room)
+        """Compact the history (so the next load is one row), then free the memory once
+        that and every other write of the room is committed, unless someone came back."""
+        if room.failed:
+            self._drop(room)
+            return
+        room.compact()
+        room.journal.then(lambda: None if room.peers else self._drop(room))
 
     def _drop(self, room: Room) -> None:
         if self.live.get(room.room_id) is room:
@@ -281,7 +288,7 @@ class RoomManager:
 
     def shutdown(self) -> None:
         """Disconnect everyone and leave every room compacted on disk."""
-        self.commits.flush()
         for room in list(self.live.values()):
             room.close(CloseCode.GOING_AWAY, "the server is shutting down")
             self._unload(room)
+        self.writer.close()

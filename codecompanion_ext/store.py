@@ -88,19 +88,26 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 class RoomStore:
     """Rooms, participants and update history in one SQLite file."""
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: str | Path, synchronous: str = "NORMAL", *, any_thread: bool = False
+    ) -> None:
+        """Open (creating and migrating) the database. `any_thread`: the connection may be
+        used from another thread than this one (one at a time: the writer's thread)."""
         self.path = Path(path)
-        if synchronous.upper() not in SYNCHRONOUS_MODES:
+        self.synchronous = synchronous.upper()
+        if self.synchronous not in SYNCHRONOUS_MODES:
             raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit: each statement outside `transaction()` commits on its own.
-            self._conn = sqlite3.connect(self.path, isolation_level=None)
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=not any_thread
+            )
             self._conn.execute("PRAGMA busy_timeout = 5000")
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
-            self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            self._conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             self._conn.execute("PRAGMA foreign_keys = ON")
             self.db = sqlite_utils.Database(self._conn)
             self._migrate()
@@ -112,7 +119,11 @@ class RoomStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Run the enclosed statements as one atomic, durable unit."""
+        """Run the enclosed statements as one atomic, durable unit. Inside another
+        transaction it joins that one: a writer's batch commits (or fails) whole."""
+        if self._conn.in_transaction:
+            yield
+            return
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -263,6 +274,13 @@ class RoomStore:
             return
         with self.transaction():
             self._conn.executemany("INSERT INTO updates (room_id, data) VALUES (?, ?)", updates)
+
+    @_storage_errors
+    def write_batch(self, writes: list[Callable[[RoomStore], Any]]) -> list[Any]:
+        """Run each write in order, all in one transaction (one commit for all of them);
+        their results, in order."""
+        with self.transaction():
+            return [write(self) for write in writes]
 
     @_storage_errors
     def load_updates(self, room_id: str) -> list[bytes]:

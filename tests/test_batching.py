@@ -1,7 +1,8 @@
 """Batching on the hot path keeps the promises: committed before relayed, nothing lost.
 
-Updates that arrive in one event-loop iteration share one transaction and reach each
-peer as one message; presence changes of one iteration reach each peer as one message.
+Updates that arrive in one event-loop iteration share one transaction (committed on the
+writer's thread) and reach each peer as one message; presence changes of one iteration
+reach each peer as one message.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pycrdt import (
     create_awareness_message,
     create_update_message,
 )
+from yclient import eventually
 
 from codecompanion_ext.keys import KeyMaker
 from codecompanion_ext.protocol import parse_message
@@ -73,6 +75,7 @@ async def test_updates_of_one_iteration_are_committed_together_then_relayed_as_o
     room.receive(ana, create_update_message(typed("ana", 101)))
     room.receive(bob, create_update_message(typed("bob", 202)))
     assert eve.received == []  # nothing relayed before it is committed
+    await eventually(lambda: eve.received, what="the batch relayed")
     await next_iteration()
 
     assert store.count_updates(room.room_id) == rows_before + 2
@@ -92,6 +95,7 @@ async def test_a_lone_update_is_relayed_as_received_and_not_echoed(tmp_path):
     _, room, (ana, bob, eve) = setup(tmp_path)
     message = create_update_message(typed("solo", 303))
     room.receive(ana, message)
+    await eventually(lambda: bob.received and eve.received, what="the update relayed")
     await next_iteration()
     assert ana.received == []
     assert [m for m, _ in bob.received] == [message] == [m for m, _ in eve.received]
@@ -122,6 +126,7 @@ async def test_deleting_a_room_with_an_update_in_the_batch_fails_no_other_room(t
     doomed.receive(ana, create_update_message(typed("gone", 101)))
     other.receive(olga, create_update_message(typed("kept", 202)))
     manager.delete(doomed.room_id)
+    await eventually(lambda: oscar.received, what="the other room's update relayed")
     await next_iteration()
 
     assert not other.failed
