@@ -14,6 +14,7 @@ from typing import Any
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
+from tornado.iostream import StreamClosedError
 from tornado.web import HTTPError
 from tornado.websocket import (
     WebSocketClosedError,
@@ -24,6 +25,7 @@ from tornado.websocket import (
 
 from .auth import Access, CreationPolicy, RoomAccessMixin
 from .close_codes import CloseCode, close_reason
+from .frames import Broadcast
 from .limits import TokenBucket
 from .protocol import ProtocolError
 from .room import DocumentTooLarge, Room
@@ -158,6 +160,21 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
             self.rooms.disconnect(room, self)
 
     def send(self, message: bytes) -> None:
-        """Part of the room's Peer protocol: queue a frame, ignoring a socket already gone."""
+        """Part of the room's Peer protocol: queue a frame, ignoring a socket already gone.
+
+        A `Broadcast` goes to the stream as its prebuilt frame: the same bytes for every
+        peer, without Tornado's per-message framing and task (this handler never
+        negotiates compression, so its frames are plain)."""
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
+            return
+        if isinstance(message, Broadcast):
+            with contextlib.suppress(StreamClosedError):
+                connection.stream.write(message.frame)
+            return
         with contextlib.suppress(WebSocketClosedError):
             self.write_message(message, binary=True)
+
+    def get_compression_options(self) -> None:
+        """No permessage-deflate: a broadcast frame is shared by every peer as is."""
+        return None

@@ -317,3 +317,20 @@ async def test_joining_shows_the_new_participant_to_connected_peers(room_factory
     await eventually(lambda: participants.to_py() == ["Ana", "Bob"], what="Bob listed")
     b = await yclient(room["roomId"]).sync()
     assert b.doc.get("participants", type=Array).to_py() == ["Ana", "Bob"]
+
+
+async def test_relayed_frames_of_every_length_class_arrive_whole(room_factory, yclient):
+    """A relayed message is framed once for all peers: 7-bit, 16-bit and 64-bit payload
+    lengths (RFC 6455) must each reach every other peer intact."""
+    room = await room_factory()
+    typist = await yclient(room["roomId"]).sync()
+    watchers = [await yclient(room["roomId"]).sync() for _ in range(2)]
+    expected = ""
+    for size in (1, 100, 1_000, 70_000):
+        chunk = "".join(chr(97 + i % 26) for i in range(size))
+        typist.append(chunk)
+        expected += chunk
+        await eventually(
+            lambda: all(w.text == expected for w in watchers), what=f"a {size}-character edit"
+        )
+    assert all(w.connected for w in watchers)
