@@ -331,6 +331,7 @@ async def test_relayed_frames_of_every_length_class_arrive_whole(room_factory, y
         typist.append(chunk)
         expected += chunk
         await eventually(
-            lambda: all(w.text == expected for w in watchers), what=f"a {size}-character edit"
+            lambda text=expected: all(w.text == text for w in watchers),
+            what=f"a {size}-character edit",
         )
     assert all(w.connected for w in watchers)
