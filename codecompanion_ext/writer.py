@@ -13,9 +13,10 @@ Without a running loop (a script or a test) every write commits at once.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import logging
-from collections import deque
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,7 +37,29 @@ class _Batch:
     done: list[Done | None] = field(default_factory=list)
     failed: list[Failed | None] = field(default_factory=list)
     after: list[Callable[[], None]] = field(default_factory=list)
-    future: concurrent.futures.Future[list[Any]] | None = None
+    loop: asyncio.AbstractEventLoop | None = None  # where its callbacks run
+    results: list[Any] = field(default_factory=list)
+    error: StoreError | None = None
+
+
+class _Appends:
+    """Consecutive document updates of a batch, written by one `executemany`."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, bytes]] = []
+        self.committed: list[Callable[[], None]] = []
+        self.failed: list[Failed] = []
+
+    def __call__(self, store: RoomStore) -> None:
+        store.append_updates(self.rows)
+
+    def done(self, _result: None) -> None:
+        for committed in self.committed:
+            committed()
+
+    def fail(self, error: StoreError) -> None:
+        for failed in dict.fromkeys(self.failed):  # each room once
+            failed(error)
 
 
 class Writer:
@@ -48,10 +71,12 @@ class Writer:
         self.store = RoomStore(store.path, store.synchronous, any_thread=True)
         self.log = log
         self._pending = _Batch()
-        self._in_flight: deque[_Batch] = deque()
+        self._in_flight: _Batch | None = None  # one at a time: the next one grows meanwhile
         self._completing: _Batch | None = None
         self._scheduled = False
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self._work: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self._finished: queue.SimpleQueue[_Batch] = queue.SimpleQueue()
 
     # -- writing ---------------------------------------------------------------------
 
@@ -60,12 +85,27 @@ class Writer:
         self._pending.writes.append(write)
         self._pending.done.append(done)
         self._pending.failed.append(failed)
+        if self._scheduled or self._in_flight is not None:
+            return  # it goes with the batch already scheduled, or the one after the commit
         loop = _running_loop()
         if loop is None:
             self._dispatch()
-        elif not self._scheduled and not self._in_flight:
+        else:
             loop.call_soon(self._dispatch)  # let this iteration's other writes join
             self._scheduled = True
+
+    def append(
+        self, room_id: str, update: bytes, committed: Callable[[], None], failed: Failed
+    ) -> None:
+        """Commit one document update; consecutive ones share one statement."""
+        writes = self._pending.writes
+        group = writes[-1] if writes else None
+        if not isinstance(group, _Appends):
+            group = _Appends()
+            self.submit(group, group.done, group.fail)
+        group.rows.append((room_id, update))
+        group.committed.append(committed)
+        group.failed.append(failed)
 
     def then(self, callback: Callable[[], None]) -> None:
         """Call `callback` once everything submitted so far is committed (never, if that
@@ -74,8 +114,8 @@ class Writer:
             self._completing.after.append(callback)
         elif self._pending.writes:
             self._pending.after.append(callback)
-        elif self._in_flight:
-            self._in_flight[-1].after.append(callback)
+        elif self._in_flight is not None:
+            self._in_flight.after.append(callback)
         else:
             callback()
 
@@ -85,12 +125,12 @@ class Writer:
         For the rare reads and writes of the REST API; raises StoreError if a batch failed.
         """
         error: StoreError | None = None
-        while self._in_flight or self._pending.writes:
-            if not self._in_flight:
+        while self._in_flight is not None or self._pending.writes:
+            if self._in_flight is None:
                 self._dispatch()
                 continue
-            concurrent.futures.wait([self._in_flight[0].future])  # type: ignore[list-item]
-            error = self._complete_ready() or error
+            batch = self._finished.get()  # blocks until the thread has committed it
+            error = self._complete(batch) or error
         if error is not None:
             raise error
 
@@ -122,65 +162,79 @@ class Writer:
         try:
             self.settle()
         finally:
-            if self._executor is not None:
-                self._executor.shutdown()
+            if self._thread is not None:
+                self._work.put(None)
+                self._thread.join()
+                self._thread = None
             self.store.close()
 
     # -- batches -----------------------------------------------------------------------
 
     def _dispatch(self) -> None:
         self._scheduled = False
-        if self._in_flight or not self._pending.writes:
+        if self._in_flight is not None or not self._pending.writes:
             return
         batch, self._pending = self._pending, _Batch()
-        loop = _running_loop()
-        if loop is None:
-            future: concurrent.futures.Future[list[Any]] = concurrent.futures.Future()
-            try:
-                future.set_result(self.store.write_batch(batch.writes))
-            except StoreError as e:
-                future.set_exception(e)
-            batch.future = future
-            self._in_flight.append(batch)
-            self._complete_ready()
+        self._in_flight = batch
+        batch.loop = _running_loop()
+        if batch.loop is None:  # no loop to come back to: commit here and now
+            self._write(batch)
+            self._complete(batch)
             return
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix="codecompanion-writer"
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._commit_forever, name="codecompanion-writer", daemon=True
             )
-        batch.future = self._executor.submit(self.store.write_batch, batch.writes)
-        self._in_flight.append(batch)
-        batch.future.add_done_callback(
-            lambda _: loop.call_soon_threadsafe(self._complete_ready)  # type: ignore[union-attr]
-        )
+            self._thread.start()
+        self._work.put(batch)
 
-    def _complete_ready(self) -> StoreError | None:
-        """Run the callbacks of the committed batches, oldest first; start the next batch."""
-        error = None
-        while self._in_flight and self._in_flight[0].future.done():  # type: ignore[union-attr]
-            batch = self._in_flight.popleft()
-            try:
-                results = batch.future.result()  # type: ignore[union-attr]
-            except StoreError as e:
-                error = e
-                for failed in batch.failed:
-                    if failed is not None:
-                        self._call(failed, e)
-                continue
-            self._completing = batch
-            try:
-                for done, result in zip(batch.done, results, strict=True):
-                    if done is not None:
-                        self._call(done, result)
-                i = 0
-                while i < len(batch.after):  # callbacks may add more for this batch
-                    self._call(batch.after[i])
-                    i += 1
-            finally:
-                self._completing = None
-        if self._pending.writes and not self._in_flight and not self._scheduled:
+    def _commit_forever(self) -> None:
+        """The writer's thread: commit each batch, then hand it back to its loop."""
+        while (batch := self._work.get()) is not None:
+            self._write(batch)
+            self._finished.put(batch)
+            with contextlib.suppress(RuntimeError):  # a closed loop: `settle` completes it
+                batch.loop.call_soon_threadsafe(self._complete_finished)  # type: ignore[union-attr]
+
+    def _write(self, batch: _Batch) -> None:
+        try:
+            batch.results = self.store.write_batch(batch.writes)
+        except StoreError as e:
+            batch.error = e
+        except Exception as e:  # a bug must fail the batch, not stop the writer
+            self.log.exception("writing a batch failed")
+            batch.error = StoreError(f"unexpected error while writing: {e}")
+
+    def _complete_finished(self) -> None:
+        """On the loop: complete the batch the thread has committed, start the next one."""
+        try:
+            batch = self._finished.get_nowait()
+        except queue.Empty:  # `settle` completed it already
+            return
+        self._complete(batch)
+        if self._pending.writes and not self._scheduled:
             self._dispatch()
-        return error
+
+    def _complete(self, batch: _Batch) -> StoreError | None:
+        """Run a batch's callbacks: each write's, then those waiting for the batch."""
+        self._in_flight = None
+        if batch.error is not None:
+            for failed in batch.failed:
+                if failed is not None:
+                    self._call(failed, batch.error)
+            return batch.error
+        self._completing = batch
+        try:
+            for done, result in zip(batch.done, batch.results, strict=True):
+                if done is not None:
+                    self._call(done, result)
+            i = 0
+            while i < len(batch.after):  # callbacks may add more for this batch
+                self._call(batch.after[i])
+                i += 1
+        finally:
+            self._completing = None
+        return None
 
     def _call(self, callback: Callable[..., None], *args: Any) -> None:
         """A callback that raises is logged; it does not stop the others."""
@@ -229,14 +283,11 @@ class RoomJournal:
         """Store one applied update; `committed()` once it is."""
         if self.closed:
             return
-        room_id = self.room_id
         self.rows += 1
         self.bytes += len(update)
         self._rows_since += 1
         self._bytes_since += len(update)
-        self.writer.submit(
-            lambda store: store.append_update(room_id, update), lambda _: committed(), self._failed
-        )
+        self.writer.append(self.room_id, update, committed, self._failed)
         if self.rows > self.compact_after:
             self.compact()
 
