@@ -1,11 +1,38 @@
-"""The benchmark's outputs: a Markdown summary with ratios, and a PNG chart."""
+"""The benchmark's outputs: a Markdown summary with ratios, and a PNG chart.
+
+Servers are "ours" (the working tree), any number of "ours@<rev>" (our server at an
+earlier revision, `run.py --compare`) and the anchors; the ratios are ours ÷ each of
+the others: after ÷ before for the revisions, ours ÷ theirs for the anchors.
+"""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
 OURS = "ours"
+COLORS = {"ours": "#2e7d32", "pycrdt-websocket": "#ef6c00", "y-websocket": "#1565c0"}
+EARLIER_COLORS = ("#81c784", "#558b2f", "#c5e1a5", "#1b5e20", "#aed581")  # greens, as ours
+
+
+def is_earlier(name: str) -> bool:
+    """Whether `name` is our server at an earlier revision ("ours@<rev>")."""
+    return name.startswith(OURS + "@")
+
+
+def compared(names: list[str]) -> list[str]:
+    """The servers "ours" is divided by, in the summary's order: our earlier revisions,
+    then the anchors (none without "ours")."""
+    if OURS not in names:
+        return []
+    earlier = [name for name in names if is_earlier(name)]
+    return earlier + [name for name in names if name != OURS and not is_earlier(name)]
+
+
+def colors(names: list[str]) -> dict[str, str | None]:
+    earlier = itertools.cycle(EARLIER_COLORS)
+    return {name: next(earlier) if is_earlier(name) else COLORS.get(name) for name in names}
 
 
 def _get(results: dict[str, Any], path: str) -> Any:
@@ -71,17 +98,16 @@ def _ratio(ours: Any, theirs: Any) -> str:
 
 def summary(results: dict[str, Any]) -> str:
     servers = results["servers"]
-    others = [name for name in servers if name != OURS]
+    others = compared(list(servers))
     header = ["", *(servers[name]["label"] for name in servers)]
-    if OURS in servers:
-        header += [f"ours / {name}" for name in others]
+    header += [f"ours / {name}" for name in others]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, path, unit, better in ROWS:
         values = [_get(servers[name], path) for name in servers]
         if all(value is None for value in values):
             continue
         row = [f"{label} ({unit}, {better} is better)"] + [_format(v) for v in values]
-        if OURS in servers:
+        if others:
             ours = _get(servers[OURS], path)
             row += [_ratio(ours, _get(servers[name], path)) for name in others]
         lines.append("| " + " | ".join(row) + " |")
@@ -95,7 +121,27 @@ def summary(results: dict[str, Any]) -> str:
     if any(failures):
         row = ["workloads that failed (see results.json)", *(f or "none" for f in failures)]
         lines.append("| " + " | ".join(row + [""] * (len(header) - len(row))) + " |")
+    if any(is_earlier(name) for name in servers):
+        lines += ["", *_revisions(results)]
     return "\n".join(lines) + "\n"
+
+
+def _revisions(results: dict[str, Any]) -> list[str]:
+    """What each of our servers ran: the working tree's commit and our earlier ones."""
+    lines = []
+    for name in results["servers"]:
+        revision = _get(results, f"revisions.{name}") or {}
+        commit = revision.get("revision") or "unknown"
+        if name == OURS:
+            dirty = revision.get("packageChanges")
+            changes = f", with uncommitted changes to {', '.join(dirty)}" if dirty else ""
+            lines.append(f"- ours: the working tree at {commit}{changes}")
+        elif is_earlier(name):
+            asked = revision.get("requested")
+            lines.append(f"- {name}: {commit}" + (f" ({asked})" if asked else ""))
+    if OURS in results["servers"]:
+        lines.append("- ours / ours@REV: after ÷ before (each row says whether lower is better)")
+    return lines
 
 
 def _failures(server: dict[str, Any]) -> str:
@@ -106,6 +152,16 @@ def _failures(server: dict[str, Any]) -> str:
     )
 
 
+def _chart_revisions(results: dict[str, Any]) -> list[str]:
+    names = [name for name in results["servers"] if is_earlier(name)]
+    if not names:
+        return []
+    head = _get(results, f"revisions.{OURS}.revision") or "unknown"
+    dirty = " + changes" if _get(results, f"revisions.{OURS}.packageChanges") else ""
+    before = [f"{n}: before ({_get(results, f'revisions.{n}.requested') or '?'})" for n in names]
+    return ["", f"ours: the working tree at {head[:10]}{dirty}", *before]
+
+
 def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -114,7 +170,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
 
     servers = results["servers"]
     names = list(servers)
-    colors = {"ours": "#2e7d32", "pycrdt-websocket": "#ef6c00", "y-websocket": "#1565c0"}
+    color = colors(names)
     from matplotlib.ticker import FuncFormatter
 
     plain = FuncFormatter(lambda value, _: f"{value:g}")
@@ -129,7 +185,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
             latency = _get(servers[name], f"{workload}.latencyMs") or {}
             values = [latency.get(q) or 0 for q in ("p50", "p95", "p99", "max")]
             xs = [x + i * width for x in range(4)]
-            axis.bar(xs, values, width, label=servers[name]["label"], color=colors.get(name))
+            axis.bar(xs, values, width, label=servers[name]["label"], color=color[name])
         axis.set_xticks([x + width * (len(names) - 1) / 2 for x in range(4)])
         axis.set_xticklabels(["p50", "p95", "p99", "max"])
         if axis.has_data():
@@ -159,7 +215,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
             [s["offered"] for s in steps],
             [s["latencyMs"]["p99"] or 0 for s in steps],
             marker="o",
-            color=colors.get(name),
+            color=color[name],
             label=servers[name]["label"],
         )
     if axis.has_data():
@@ -190,6 +246,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
                 "",
                 "fan-out: a keystroke typed on one peer",
                 "until every other peer of its room has it",
+                *_chart_revisions(results),
             ]
         ),
         va="top",
@@ -205,9 +262,12 @@ def chart(results: dict[str, Any], path: Path) -> None:
         strict=True,
     ):
         values = [_get(servers[name], path_) for name in names]
-        axis.bar(range(len(names)), [v or 0 for v in values], color=[colors.get(n) for n in names])
+        axis.bar(range(len(names)), [v or 0 for v in values], color=[color[n] for n in names])
         axis.set_xticks(range(len(names)))
-        axis.set_xticklabels(names)
+        if len(names) > 3:  # the names of earlier revisions run into each other
+            axis.set_xticklabels(names, rotation=20, ha="right")
+        else:
+            axis.set_xticklabels(names)
         axis.set_title(title)
         for x, value in enumerate(values):
             axis.annotate(

@@ -1,6 +1,7 @@
 """The three servers under test, each started on loopback as its users would run it.
 
 - ours: the `codecompanion` standalone room server, persisting every update to SQLite;
+  `ours@<rev>` variants run it as it was at an earlier git revision (`run.py --compare`);
 - pycrdt-websocket: the engine of JupyterLab's real-time collaboration, as ASGI on uvicorn;
 - the y-websocket reference server (`@y/websocket-server`), in memory, the bar to clear.
 
@@ -13,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
 import sys
 import urllib.request
 import uuid
@@ -25,7 +29,9 @@ from pycrdt import Doc, Text
 from codecompanion_ext.testing import ServerProcess, venv_script
 
 BENCHMARKS = Path(__file__).resolve().parent.parent
+ROOT = BENCHMARKS.parent
 NODE_MODULES = BENCHMARKS / "node_modules"
+PACKAGE = "codecompanion_ext"
 
 
 class Server(ServerProcess):
@@ -79,8 +85,10 @@ class Ours(Server):
     extra_args: tuple[str, ...] = ()  # e.g. --CodeCompanionApp.synchronous=FULL
 
     def command(self) -> list[str]:
+        return [venv_script("codecompanion"), *self.arguments()]
+
+    def arguments(self) -> list[str]:
         return [
-            venv_script("codecompanion"),
             "--ip=127.0.0.1",
             f"--port={self.port}",
             f"--db={self.workdir / 'ours.db'}",
@@ -118,6 +126,95 @@ class Ours(Server):
                     doc.apply_update(update)
                 hashes.append(hashlib.sha256(str(text).encode()).hexdigest())
         return hashes
+
+
+class OursAt(Ours):
+    """Our server as it was at an earlier git revision: that revision's package, exported
+    by `git archive`, run with this interpreter and the same arguments as `Ours`.
+
+    `revision()` makes a subclass per revision; `check_import()` proves that the process
+    imports the export and not the editable install of the working tree.
+    """
+
+    commit = ""  # the full hash
+    requested = ""  # the revision as given (HEAD~3, a tag, a hash)
+    source = Path()  # the directory holding the exported package
+
+    # The `codecompanion` console script, run from whichever package comes first on the path.
+    LAUNCH = "import sys; from codecompanion_ext.standalone import main; sys.exit(main())"
+    PROBE = "import codecompanion_ext.standalone as s; print(s.__file__)"
+
+    def __init__(self, workdir: Path, persist: bool = False) -> None:
+        super().__init__(workdir, persist)
+        path = [str(self.source), *filter(None, [os.environ.get("PYTHONPATH")])]
+        self.extra_env = {"PYTHONPATH": os.pathsep.join(path)}
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", self.LAUNCH, *self.arguments()]
+
+    @classmethod
+    def revision(cls, rev: str, into: Path) -> type[OursAt]:
+        """The server class `ours@<short rev>`: exports `rev`'s package under `into`."""
+        commit = git("rev-parse", "--verify", f"{rev}^{{commit}}")
+        short = git("rev-parse", "--short", commit)
+        source = into / short
+        source.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, PACKAGE], capture_output=True
+        )
+        if archive.returncode != 0:
+            raise RuntimeError(f"git archive {short} {PACKAGE} failed: {archive.stderr.decode()}")
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+        if not (source / PACKAGE / "standalone.py").exists():
+            raise RuntimeError(f"{rev} ({short}) has no {PACKAGE}/standalone.py to run")
+        # The built front end (static/) is not in git. Rooms never load it, but importing
+        # the widget module needs its files: lend the working tree's build, if there is one.
+        static = source / PACKAGE / "static"
+        if not static.exists():
+            built = ROOT / PACKAGE / "static"
+            if built.is_dir():
+                shutil.copytree(built, static)
+            else:
+                static.mkdir()
+        return type(
+            f"OursAt_{short}",
+            (cls,),
+            {
+                "name": f"ours@{short}",
+                "label": f"Code Companion at {short}",
+                "commit": commit,
+                "requested": rev,
+                "source": source,
+            },
+        )
+
+    def check_import(self) -> Path:
+        """Where this server's process imports the package from, with its very environment;
+        fails unless that is the export."""
+        probe = subprocess.run(
+            [sys.executable, "-c", self.PROBE],
+            cwd=self.workdir,
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        expected = (self.source / PACKAGE / "standalone.py").resolve()
+        found = Path(probe.stdout.strip()).resolve() if probe.returncode == 0 else None
+        if found != expected:
+            raise RuntimeError(
+                f"{self.name} would not run its export: {PACKAGE}.standalone comes from"
+                f" {found or 'nowhere'} instead of {expected}\n{probe.stderr[-2000:]}"
+            )
+        return found
+
+
+def git(*args: str) -> str:
+    """A git command in the repository's root; its output, stripped."""
+    run = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {run.stderr.strip()}")
+    return run.stdout.strip()
 
 
 class PycrdtWebsocket(Server):
