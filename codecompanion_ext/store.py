@@ -19,6 +19,7 @@ import sqlite_utils
 
 SCHEMA_VERSION = 2
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+APPEND_ROWS_PER_STATEMENT = 4096  # two parameters each, far below SQLite's limit
 
 
 class StoreError(RuntimeError):
@@ -268,12 +269,22 @@ class RoomStore:
 
     @_storage_errors
     def append_updates(self, updates: list[tuple[str, bytes]]) -> None:
-        """Durably record (room id, update) pairs in one transaction: one commit for all."""
-        if len(updates) == 1:
-            self.append_update(*updates[0])
+        """Durably record (room id, update) pairs, in order, atomically: one commit for all.
+
+        Up to APPEND_ROWS_PER_STATEMENT of them go in one INSERT, which is one step of
+        SQLite: on a writer thread each step is one wait for the GIL afterwards, so a
+        statement per row would make a batch wait once per row."""
+        if len(updates) <= APPEND_ROWS_PER_STATEMENT:
+            self._insert_updates(updates)
             return
         with self.transaction():
-            self._conn.executemany("INSERT INTO updates (room_id, data) VALUES (?, ?)", updates)
+            for start in range(0, len(updates), APPEND_ROWS_PER_STATEMENT):
+                self._insert_updates(updates[start : start + APPEND_ROWS_PER_STATEMENT])
+
+    def _insert_updates(self, updates: list[tuple[str, bytes]]) -> None:
+        values = ", ".join(["(?, ?)"] * len(updates))
+        parameters = [value for row in updates for value in row]
+        self._conn.execute(f"INSERT INTO updates (room_id, data) VALUES {values}", parameters)
 
     @_storage_errors
     def write_batch(self, writes: list[Callable[[RoomStore], Any]]) -> list[Any]:

@@ -197,8 +197,12 @@ class Writer:
                 batch.loop.call_soon_threadsafe(self._complete_finished)  # type: ignore[union-attr]
 
     def _write(self, batch: _Batch) -> None:
+        writes = batch.writes
         try:
-            batch.results = self.store.write_batch(batch.writes)
+            if len(writes) == 1 and isinstance(writes[0], _Appends):
+                batch.results = [writes[0](self.store)]  # one statement: atomic by itself
+            else:
+                batch.results = self.store.write_batch(writes)
         except StoreError as e:
             batch.error = e
         except Exception as e:  # a bug must fail the batch, not stop the writer
