@@ -19,6 +19,7 @@ import sqlite_utils
 
 SCHEMA_VERSION = 2
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+BLOB_CHUNK = 1024 * 1024  # bytes of a big snapshot written per step
 APPEND_ROWS_PER_STATEMENT = 4096  # two parameters each, far below SQLite's limit
 
 
@@ -310,4 +311,16 @@ class RoomStore:
         """Swap a room's whole history for one update holding the same state, atomically."""
         with self.transaction():
             self._conn.execute("DELETE FROM updates WHERE room_id = ?", (room_id,))
-            self.append_update(room_id, snapshot)
+            if len(snapshot) <= BLOB_CHUNK:
+                self.append_update(room_id, snapshot)
+                return
+            # Binding a parameter copies it holding the GIL (tens of ms for a big room);
+            # written a chunk at a time, SQLite works without it and the loop goes on.
+            cursor = self._conn.execute(
+                "INSERT INTO updates (room_id, data) VALUES (?, zeroblob(?))",
+                (room_id, len(snapshot)),
+            )
+            view = memoryview(snapshot)
+            with self._conn.blobopen("updates", "data", cursor.lastrowid) as blob:
+                for start in range(0, len(view), BLOB_CHUNK):
+                    blob.write(view[start : start + BLOB_CHUNK])

@@ -307,21 +307,27 @@ class RoomJournal:
         self.writer.submit(lambda store: store.set_language(room_id, language), None, self._failed)
 
     def compact(self) -> None:
-        """Replace the stored history by one update holding the same state. The snapshot
-        is encoded on the writer's thread, after every earlier append is in the batch."""
+        """Replace the stored history by one update holding the same state.
+
+        The snapshot is encoded here, on the loop: a pycrdt document is not safe to read
+        from another thread while the loop edits it (its current transaction is shared,
+        not per thread). Rewriting the rows, the slow part, runs on the writer's thread,
+        after every earlier append of the batch."""
         if self.closed or self._compacting or self.rows <= 1:
             return
         self._compacting = True
         self._rows_since = self._bytes_since = 0
-        self.writer.submit(self._write_snapshot, self._compacted, self._compaction_failed)
+        snapshot = self._snapshot()
+        room_id = self.room_id
+
+        def write(store: RoomStore) -> int:
+            store.replace_updates(room_id, snapshot)
+            return len(snapshot)
+
+        self.writer.submit(write, self._compacted, self._compaction_failed)
 
     def then(self, callback: Callable[[], None]) -> None:
         self.writer.then(callback)
-
-    def _write_snapshot(self, store: RoomStore) -> int:
-        snapshot = self._snapshot()
-        store.replace_updates(self.room_id, snapshot)
-        return len(snapshot)
 
     def _compacted(self, size: int) -> None:
         self._compacting = False
