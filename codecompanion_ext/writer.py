@@ -3,7 +3,7 @@
 Document updates, the language mirror, compaction and the REST API's writes all go
 through one `Writer`, in the order they were made. On an event loop, the writes that
 pile up while a batch commits become the next batch: one transaction, committed on the
-writer's thread (sqlite3 and pycrdt's encoder release the GIL), so the loop goes on
+writer's thread (sqlite3 releases the GIL while SQLite works), so the loop goes on
 parsing and relaying meanwhile. A batch's callbacks then run back on the loop, in order;
 that is where a room relays, so an update reaches peers only once it is committed.
 
@@ -43,7 +43,7 @@ class _Batch:
 
 
 class _Appends:
-    """Consecutive document updates of a batch, written by one `executemany`."""
+    """Consecutive document updates of a batch, written by one INSERT."""
 
     def __init__(self) -> None:
         self.rows: list[tuple[str, bytes]] = []
