@@ -17,7 +17,7 @@ from pycrdt import (
     create_awareness_message,
     create_update_message,
 )
-from yclient import eventually
+from yclient import eventually, typed
 
 from codecompanion_ext.keys import KeyMaker
 from codecompanion_ext.protocol import parse_message
@@ -38,12 +38,6 @@ class RecordingPeer:
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         pass
-
-
-def typed(text: str, client_id: int) -> bytes:
-    doc = Doc(client_id=client_id)
-    doc.get("code", type=Text).insert(0, text)
-    return doc.get_update()
 
 
 async def next_iteration() -> None:

@@ -16,7 +16,7 @@ import weakref
 
 import pytest
 from tornado.ioloop import IOLoop, PeriodicCallback
-from yclient import YClient, eventually
+from yclient import YClient, eventually, stop_answering_pings
 
 from codecompanion_ext.testing import JupyterServerProcess as ServerProcess
 from codecompanion_ext.websocket import KeepAlive
@@ -36,22 +36,6 @@ def record_pings(client: YClient) -> list[float]:
     assert client.ws is not None
     client.ws.on_ping = lambda _data: times.append(time.monotonic())  # type: ignore[method-assign]
     return times
-
-
-def stop_answering_pings(client: YClient) -> None:
-    """The peer's machine goes silent: its socket stays open but sends no pong (0xA)."""
-    assert client.ws is not None
-    protocol = client.ws.protocol
-    write_frame = protocol._write_frame
-
-    def no_pongs(fin, opcode, data, flags=0):  # type: ignore[no-untyped-def]
-        if opcode != 0xA:
-            return write_frame(fin, opcode, data, flags)
-        dropped = asyncio.get_running_loop().create_future()
-        dropped.set_result(None)
-        return dropped
-
-    protocol._write_frame = no_pongs
 
 
 @pytest.mark.cc_config(ping_interval=INTERVAL)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from pycrdt import create_awareness_message
-from yclient import YClient, eventually
+from yclient import YClient, eventually, stop_answering_pings
 
 from codecompanion_ext.limits import AddressLimiter, TokenBucket
 from codecompanion_ext.testing import JupyterServerProcess as ServerProcess
@@ -163,18 +163,7 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(tmp_path):
         ghost = await YClient(url, headers=server.headers).sync()
         ghost.set_presence({"user": {"name": "Ghost"}})
         await eventually(lambda: watcher.peer_names == {"Ghost"})
-        # The ghost's machine goes silent: it stops answering pings (opcode 0xA is pong).
-        protocol = ghost.ws.protocol
-        write_frame = protocol._write_frame
-
-        def no_pongs(fin, opcode, data, flags=0):
-            if opcode != 0xA:
-                return write_frame(fin, opcode, data, flags)
-            dropped = asyncio.get_running_loop().create_future()
-            dropped.set_result(None)
-            return dropped
-
-        protocol._write_frame = no_pongs
+        stop_answering_pings(ghost)
         silent_since = time.monotonic()
         await eventually(lambda: watcher.peer_names == set(), what="the ghost's presence cleared")
         silent_for = time.monotonic() - silent_since

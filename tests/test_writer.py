@@ -10,7 +10,7 @@ import logging
 import sqlite3
 
 from pycrdt import Awareness, Doc, Map, Text, create_awareness_message, create_update_message
-from yclient import eventually
+from yclient import eventually, typed
 
 from codecompanion_ext.keys import KeyMaker
 from codecompanion_ext.rooms import RoomManager
@@ -26,12 +26,6 @@ class Recorder:
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         pass
-
-
-def typed(text: str, client_id: int) -> bytes:
-    doc = Doc(client_id=client_id)
-    doc.get("code", type=Text).insert(0, text)
-    return doc.get_update()
 
 
 def presence(client_id: int, name: str) -> bytes:

@@ -195,3 +195,26 @@ def decode_awareness(update: bytes) -> list[tuple[int, int, Any]]:
         clock = decoder.read_var_uint()
         entries.append((client_id, clock, json.loads(decoder.read_var_string())))
     return entries
+
+
+def typed(text: str, client_id: int) -> bytes:
+    """The Yjs update of one peer typing `text` into an empty `code` text."""
+    doc = Doc(client_id=client_id)
+    doc.get("code", type=Text).insert(0, text)
+    return doc.get_update()
+
+
+def stop_answering_pings(client: YClient) -> None:
+    """The peer's machine goes silent: its socket stays open but sends no pong (0xA)."""
+    assert client.ws is not None
+    protocol = client.ws.protocol
+    write_frame = protocol._write_frame
+
+    def no_pongs(fin, opcode, data, flags=0):  # type: ignore[no-untyped-def]
+        if opcode != 0xA:
+            return write_frame(fin, opcode, data, flags)
+        dropped = asyncio.get_running_loop().create_future()
+        dropped.set_result(None)
+        return dropped
+
+    protocol._write_frame = no_pongs
