@@ -2,9 +2,9 @@
 
 Every document update is applied once to the server's copy, handed to the writer
 (its `RoomJournal`), and relayed only once committed, so a client never holds an
-edit from the server that the database lacks. Awareness updates are applied to the server's own
-awareness state and only what is new is relayed: y-websocket clients echo
-every awareness change they receive, and relaying echoes would multiply
+edit from the server that the database lacks. Awareness updates are applied to the
+server's own awareness state and only what is new is relayed: y-websocket clients
+echo every awareness change they receive, and relaying echoes would multiply
 traffic by the room size.
 """
 
