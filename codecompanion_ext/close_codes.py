@@ -32,12 +32,20 @@ class CloseCode(IntEnum):
     ROOM_DELETED = 4410
     """The room was deleted."""
     DOCUMENT_TOO_LARGE = 4413
-    """The edit would grow the room past `max_document_size`."""
+    """The room is full: the edit would grow it past `max_document_size` (resending it
+    cannot help, so clients stop and say so)."""
     ROOM_FULL = 4429
     """The room already has `max_peers_per_room` connections."""
 
 
-FINAL = frozenset({CloseCode.KEY_ROTATED, CloseCode.ROOM_NOT_FOUND, CloseCode.ROOM_DELETED})
+FINAL = frozenset(
+    {
+        CloseCode.KEY_ROTATED,
+        CloseCode.ROOM_NOT_FOUND,
+        CloseCode.ROOM_DELETED,
+        CloseCode.DOCUMENT_TOO_LARGE,
+    }
+)
 """Codes after which reconnecting cannot help: clients stop and say why."""
 
 

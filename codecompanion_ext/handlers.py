@@ -160,7 +160,8 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
 
     def page_argument(self, name: str, default: int, maximum: int) -> int:
         raw = self.get_query_argument(name, str(default))
-        if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        # ASCII digits only (str.isdigit accepts '²', which int() refuses), and few of them.
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= maximum:
             raise InvalidInput(f"'{name}' must be an integer from 1 to {maximum}")
         return int(raw)
 

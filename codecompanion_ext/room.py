@@ -212,13 +212,11 @@ class Room:
         if update == EMPTY_UPDATE:
             return
         if self.journal.bytes + len(update) > self.max_document_size:
-            # The history may hold much that the state no longer needs: compacting it
-            # makes room for later edits (at once without an event loop, else soon).
-            self.journal.compact()
-            if self.journal.bytes + len(update) > self.max_document_size:
-                raise DocumentTooLarge(
-                    f"the room's document would exceed {self.max_document_size} bytes"
-                )
+            # Refused as is: compacting here would let a peer make the server rewrite the
+            # whole room once per refused edit. Compaction runs on its own schedule.
+            raise DocumentTooLarge(
+                f"this room is full: its document would exceed {self.max_document_size} bytes"
+            )
         try:
             self.doc.apply_update(update)
         except ValueError:

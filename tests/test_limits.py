@@ -121,6 +121,33 @@ async def test_a_document_cannot_grow_past_its_limit(room_factory, yclient, db_p
     assert max(sizes) < 20_000
 
 
+@pytest.mark.cc_config(max_document_size=20_000, compact_after=10_000)
+async def test_a_refused_edit_at_the_limit_rewrites_nothing(room_factory, yclient, db_path):
+    """Refusing costs no compaction: a peer resending an edit that does not fit must not
+    make the server rewrite the room each time."""
+    room = await room_factory()
+    writer = await yclient(room["roomId"]).sync()
+    for i in range(5):
+        writer.append(f"edit {i} ")
+    other = await yclient(room["roomId"]).sync()
+    await eventually(lambda: other.text == writer.text and other.text.count("edit") == 5)
+
+    def stored_rows() -> list[int]:
+        with sqlite3.connect(db_path) as db:
+            query = "SELECT id FROM updates WHERE room_id = ? ORDER BY id"
+            return [row_id for (row_id,) in db.execute(query, (room["roomId"],))]
+
+    before = stored_rows()
+    assert len(before) > 1
+    for _ in range(3):  # as a client that reconnects and resends would
+        refused = await yclient(room["roomId"]).sync()
+        refused.append("x" * 25_000)
+        await asyncio.wait_for(refused.closed.wait(), 10)
+        assert refused.close_code == 4413 and "this room is full" in refused.close_reason
+    assert stored_rows() == before
+    assert other.connected and other.text.count("edit") == 5
+
+
 @pytest.mark.cc_config(max_rooms=2)
 async def test_the_number_of_rooms_is_bounded(api):
     for _ in range(2):

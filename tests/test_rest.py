@@ -105,7 +105,10 @@ async def test_list_rooms_newest_first_and_paginated(api, room_factory):
     assert page3["rooms"][0]["participants"] == ["owner0"]
 
 
-@pytest.mark.parametrize("params", [{"page": "0"}, {"page": "x"}, {"perPage": "1000"}])
+@pytest.mark.parametrize(
+    "params",
+    [{"page": "0"}, {"page": "x"}, {"page": "²"}, {"page": "9" * 5000}, {"perPage": "1000"}],
+)
 async def test_list_rooms_rejects_bad_paging(api, params):
     status, error = await api("GET", "rooms", params=params)
     assert status == 400

@@ -19,4 +19,6 @@ export const FINAL_CLOSE_CODES: Record<number, string> = {
   [CloseCode.KEY_ROTATED]: "This link no longer opens the room.",
   [CloseCode.ROOM_NOT_FOUND]: "This room does not exist.",
   [CloseCode.ROOM_DELETED]: "This room was deleted.",
+  [CloseCode.DOCUMENT_TOO_LARGE]:
+    "This room is full: it has reached its size limit, so this edit was not saved.",
 };
