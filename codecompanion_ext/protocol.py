@@ -19,6 +19,9 @@ SAFE_COLOR = re.compile(
 )
 # JavaScript clients hold client ids and clocks as doubles: keep them exact there.
 MAX_SAFE_INTEGER = 2**53 - 1
+# Presence is a few levels deep (user, cursor, relative positions); deeper is an attack on
+# whoever serialises it next (Python's json recurses).
+MAX_STATE_DEPTH = 32
 
 
 class MessageType(IntEnum):
@@ -117,6 +120,26 @@ def awareness_clocks(payload: bytes) -> list[tuple[int, int, bool]]:
     return [(c, clock, raw == b"null") for c, clock, raw in _raw_awareness_entries(payload)]
 
 
+def _refuse_constant(name: str) -> None:
+    """NaN and Infinity: Python's json accepts them, JavaScript's JSON.parse does not, and
+    every browser that joins is sent the room's presence."""
+    raise ProtocolError(f"awareness state is not strict JSON ({name})")
+
+
+def _depth(value: object) -> int:
+    """How deeply `value` nests lists and dicts (without recursing)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def parse_awareness_update(payload: bytes, max_state_size: int) -> list[AwarenessEntry]:
     """Read every entry of an awareness update, refusing anything malformed or oversized."""
     entries = []
@@ -125,9 +148,13 @@ def parse_awareness_update(payload: bytes, max_state_size: int) -> list[Awarenes
             raise ProtocolError(f"awareness state is larger than {max_state_size} bytes")
         try:
             state_json = raw_state.decode("utf-8")
-            state = json.loads(state_json)
+            state = json.loads(state_json, parse_constant=_refuse_constant)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise ProtocolError("awareness state is not valid JSON") from None
+        except RecursionError:
+            raise ProtocolError("awareness state is nested too deeply") from None
+        if _depth(state) > MAX_STATE_DEPTH:
+            raise ProtocolError("awareness state is nested too deeply")
         if state is not None and not isinstance(state, dict):
             raise ProtocolError("awareness state must be a JSON object or null")
         if isinstance(state, dict) and isinstance(state.get("user"), dict):

@@ -7,7 +7,7 @@ import random
 import sqlite3
 
 import pytest
-from pycrdt import Doc, Text, create_awareness_message, create_update_message
+from pycrdt import Doc, Encoder, Text, create_awareness_message, create_update_message
 from tornado.httpclient import HTTPClientError
 from yclient import eventually
 
@@ -255,6 +255,15 @@ def _valid_update(text: str) -> bytes:
     return doc.get_update()
 
 
+def _presence(state_json: str) -> bytes:
+    """An awareness message carrying one client's state, as given."""
+    encoder = Encoder()
+    for value in (1, 77, 1):  # one entry: client id 77, clock 1
+        encoder.write_var_uint(value)
+    encoder.write_var_string(state_json)
+    return create_awareness_message(encoder.to_bytes())
+
+
 @pytest.mark.cc_config(max_message_size=64 * 1024)
 @pytest.mark.parametrize(
     ("frame", "code", "reason"),
@@ -272,6 +281,10 @@ def _valid_update(text: str) -> bytes:
         (create_awareness_message(b"\x01\x05\x01\x03{x}"), 1007, "not valid JSON"),
         (create_awareness_message(b"\x01\x05\x01\x015"), 1007, "object or null"),
         (create_awareness_message(b"\x02\x05\x01\x02{}"), 1007, "truncated"),
+        (_presence('{"user": {"name": "N", "x": NaN}}'), 1007, "not strict JSON (NaN)"),
+        (_presence('{"a": -Infinity}'), 1007, "not strict JSON (-Infinity)"),
+        (_presence('{"a": ' * 33 + "1" + "}" * 33), 1007, "nested too deeply"),
+        (_presence("[" * 5000 + "]" * 5000), 1007, "nested too deeply"),
         (create_update_message(_valid_update("x" * 100_000)), 1009, None),
     ],
 )
