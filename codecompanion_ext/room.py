@@ -167,15 +167,20 @@ class Room:
         self.peers.clear()
 
     def close_key_peers(self, code: int, reason: str) -> None:
-        """Close the connections opened with a room key (after the keys changed)."""
+        """Close the connections opened with a room key (after the keys changed). They leave
+        the room at once: the close handshake may take seconds, and nothing they send
+        meanwhile counts."""
         for peer, state in list(self.peers.items()):
             if state.via_key:
+                self.remove_peer(peer)
                 peer.close(code, reason)
 
     # -- incoming messages ---------------------------------------------------------
 
     def receive(self, peer: Peer, data: bytes) -> None:
         """Handle one message from `peer`; raises ProtocolError for malformed input."""
+        if peer not in self.peers:
+            return  # sent after it was put out (keys rotated, room deleted): ignored
         message = parse_message(data)
         if message.type == MessageType.SYNC:
             if message.sync_type == YSyncMessageType.SYNC_STEP1:

@@ -129,3 +129,21 @@ async def test_deleting_a_room_with_an_update_in_the_batch_fails_no_other_room(t
     for update in store.load_updates(other.room_id):
         reloaded.apply_update(update)
     assert str(reloaded.get("code", type=Text)) == "kept"
+
+
+async def test_a_peer_whose_key_was_rotated_is_out_of_the_room_at_once(tmp_path):
+    manager = new_manager(tmp_path)
+    store = manager.store
+    record = manager.create("Ana", "python")
+    insider = RecordingPeer(store, record.room_id)
+    holder = RecordingPeer(store, record.room_id)
+    room = manager.connect(record.room_id, insider, can_edit=True, via_key=False)
+    manager.connect(record.room_id, holder, can_edit=True, via_key=True)
+    rows = store.count_updates(record.room_id)
+    manager.rotate_keys(record.room_id)
+    # Its close handshake is still under way; what it sends now must not count.
+    room.receive(holder, create_update_message(typed("too late", 303)))
+    room.receive(insider, create_update_message(typed("in time", 404)))
+    await eventually(lambda: store.count_updates(record.room_id) == rows + 1)
+    assert room.text == "in time"
+    assert holder not in room.peers
