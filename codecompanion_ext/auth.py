@@ -15,6 +15,7 @@ Jupyter login (no cross-site request forgery or WebSocket hijacking).
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,7 +57,23 @@ class CreationPolicy:
     token: str = ""
 
 
-class RoomAccessMixin:
+SECRET_ARGUMENT = re.compile(r"([?&](?:key|token)=)[^&#\s]*", re.IGNORECASE)
+
+
+def without_secrets(text: str) -> str:
+    """`text` with the values of `key=` and `token=` arguments blanked."""
+    return SECRET_ARGUMENT.sub(r"\1[hidden]", text)
+
+
+class SecretsStayOutOfLogs:
+    """No log line may hold a room key or a token: Tornado's warning for an HTTP error
+    prints the request's whole URI, query string included."""
+
+    def _request_summary(self) -> str:
+        return without_secrets(super()._request_summary())  # type: ignore[misc]
+
+
+class RoomAccessMixin(SecretsStayOutOfLogs):
     """Mixed into every room handler (REST and WebSocket)."""
 
     auth_resource = AUTH_RESOURCE

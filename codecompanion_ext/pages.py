@@ -20,6 +20,8 @@ from jupyter_server.base.handlers import FileFindHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 
+from .auth import SecretsStayOutOfLogs
+
 STATIC = Path(__file__).parent / "static"
 
 PAGE = """<!doctype html>
@@ -57,7 +59,7 @@ def render_page(base_url: str, title: str, config: dict[str, Any]) -> str:
     )
 
 
-class PageHandler(ExtensionHandlerMixin, JupyterHandler):
+class PageHandler(SecretsStayOutOfLogs, ExtensionHandlerMixin, JupyterHandler):
     """Serves one HTML shell; sets the `_xsrf` cookie the page's POSTs send back."""
 
     page: ClassVar[str] = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -324,3 +325,19 @@ async def test_open_creation_with_a_creation_token(guest_fetch):
     # Creation being open does not open anything else.
     status, _, _ = await guest_fetch("GET", "rooms")
     assert status == 403
+
+
+async def test_no_log_line_holds_a_room_key(guest_fetch, room_factory, caplog):
+    """Tornado warns about an HTTP error with the request's whole URI: the key is hidden."""
+    room = await room_factory()
+    key = key_of(room["links"]["edit"])
+    with caplog.at_level(logging.DEBUG):
+        status, _, _ = await guest_fetch(
+            "POST", "rooms", room["roomId"], "participants", key=key, body={"name": ""}
+        )
+        assert status == 400
+        status, _, _ = await guest_fetch("GET", "rooms", "no-such-room", key=key)
+        assert status == 404
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "400 POST" in logged and "key=[hidden]" in logged  # the warning is there...
+    assert key not in logged  # ...without the key
