@@ -68,13 +68,51 @@ class CodeCompanionApp(ExtensionApp):
     max_awareness_state_size = Int(
         defaults.MAX_AWARENESS_STATE,
         config=True,
-        help="Largest presence state (cursor, name) of one client, in bytes.",
+        help="Largest presence state (cursor, name) of one client, in bytes; the states one "
+        "connection speaks for may not total more.",
+    )
+    max_presence_client_ids = Int(
+        defaults.MAX_PRESENCE_CLIENT_IDS,
+        config=True,
+        help="Presence client ids one connection may speak for over its life (a y-websocket "
+        "client has one; a reload reconnects anew); one more closes it (1008).",
+    )
+    max_room_presence_size = Int(
+        defaults.MAX_ROOM_PRESENCE,
+        config=True,
+        help="Bytes of presence state one room holds for all its clients (every newcomer is "
+        "sent it); presence past it closes its sender (1008).",
+    )
+    max_send_backlog = Int(
+        defaults.MAX_SEND_BACKLOG,
+        config=True,
+        help="Bytes queued for one connection that it has not read yet; past it the "
+        "connection is closed (1008) and reconnects. Leave room for a greeting of "
+        "max_document_size plus a message of max_message_size.",
+    )
+    max_room_send_backlog = Int(
+        defaults.MAX_ROOM_SEND_BACKLOG,
+        config=True,
+        help="Bytes queued for a room's connections together that they have not read yet (a "
+        "frame sent to many counts once); past it the slowest readers are dropped.",
     )
     rooms_page_size = Int(50, config=True, help="Rooms per page of GET /codecompanion/api/rooms.")
     max_document_size = Int(
         defaults.MAX_DOCUMENT_SIZE,
         config=True,
         help="Largest a room's stored document may grow, in bytes; bigger edits are refused.",
+    )
+    max_update_ms = Float(
+        defaults.MAX_UPDATE_MS,
+        config=True,
+        help="Estimated worst-case event-loop time one document update may cost, in ms; "
+        "updates with more pieces (inserts, deleted ranges) than that allows are refused.",
+    )
+    room_cpu_share = Float(
+        defaults.ROOM_CPU_SHARE,
+        config=True,
+        help="Share of one core the document updates of a room, and of one connection, may "
+        "use on average; past it the sender is slowed, and cut off once 5 seconds behind.",
     )
     max_rooms = Int(
         defaults.MAX_ROOMS, config=True, help="Rooms this server holds at most (0: no limit)."
@@ -93,6 +131,17 @@ class CodeCompanionApp(ExtensionApp):
     )
     rooms_per_minute_per_address = Int(
         30, config=True, help="Rooms one client address may create per minute (0: no limit)."
+    )
+    max_participants_per_room = Int(
+        defaults.MAX_PARTICIPANTS_PER_ROOM,
+        config=True,
+        help="Names one room lists at most; joining with a new name beyond it is refused "
+        "(409), with a name already listed it still succeeds (0: no limit).",
+    )
+    joins_per_minute_per_address = Int(
+        defaults.JOINS_PER_MINUTE_PER_ADDRESS,
+        config=True,
+        help="Joins one client address may make per minute (0: no limit).",
     )
     open_creation = Bool(
         False,
@@ -142,7 +191,14 @@ class CodeCompanionApp(ExtensionApp):
             max_peers_per_room=self.max_peers_per_room,
             max_awareness_state=self.max_awareness_state_size,
             max_document_size=self.max_document_size,
+            max_update_ms=self.max_update_ms,
+            room_cpu_share=self.room_cpu_share,
             max_rooms=self.max_rooms,
+            max_participants_per_room=self.max_participants_per_room,
+            max_presence_client_ids=self.max_presence_client_ids,
+            max_room_presence=self.max_room_presence_size,
+            max_send_backlog=self.max_send_backlog,
+            max_room_send_backlog=self.max_room_send_backlog,
         )
         self.log.info("Code Companion rooms are stored in %s", self.db_path)
 
@@ -158,6 +214,7 @@ class CodeCompanionApp(ExtensionApp):
             "creation": creation,
             "public_url": self.public_url.rstrip("/"),
             "creation_limiter": AddressLimiter(self.rooms_per_minute_per_address),
+            "join_limiter": AddressLimiter(self.joins_per_minute_per_address),
         }
         ws = {
             "rooms": self.rooms,

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import hmac
 import re
+import traceback
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
 from jupyter_core.utils import ensure_async
+from tornado.log import app_log
 from tornado.web import HTTPError
 
 from .rooms import RoomManager
@@ -57,7 +61,11 @@ class CreationPolicy:
     token: str = ""
 
 
-SECRET_ARGUMENT = re.compile(r"([?&](?:key|token)=)[^&#\s]*", re.IGNORECASE)
+SECRET_ARGUMENT = re.compile(r"([?&](?:key|token)=)[^&#\s'\"]*", re.IGNORECASE)
+SECRET_HEADERS = (KEY_HEADER, CREATION_TOKEN_HEADER)
+# Shorter values are blanked only as `key=` or `token=` arguments: blanking every
+# occurrence of a short wrong key would blank line numbers too.
+MIN_LITERAL_SECRET = 8
 
 
 def without_secrets(text: str) -> str:
@@ -67,10 +75,42 @@ def without_secrets(text: str) -> str:
 
 class SecretsStayOutOfLogs:
     """No log line may hold a room key or a token: Tornado's warning for an HTTP error
-    prints the request's whole URI, query string included."""
+    prints the request's whole URI, query string included, and its log of an uncaught
+    exception the whole request (`repr`) and a traceback."""
 
     def _request_summary(self) -> str:
         return without_secrets(super()._request_summary())  # type: ignore[misc]
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(value, HTTPError):  # one warning line, through `_request_summary`
+            super().log_exception(typ, value, tb)  # type: ignore[misc]
+            return
+        request = self.request  # type: ignore[attr-defined]
+        app_log.error(
+            "Uncaught exception %s\n%s\n%s",
+            self._request_summary(),
+            self._hide_secrets(repr(request)),
+            self._hide_secrets("".join(traceback.format_exception(typ, value, tb)).rstrip()),
+        )
+
+    def _hide_secrets(self, text: str) -> str:
+        """`text` without the secrets this request carries, wherever they appear (an
+        exception's message may quote one)."""
+        request = self.request  # type: ignore[attr-defined]
+        secrets = [request.headers.get(name, "") for name in SECRET_HEADERS]
+        secrets.append(request.headers.get("Authorization", "").partition(" ")[2].strip())
+        for name, values in parse_qs(urlsplit(request.uri or "").query).items():
+            if name.lower() in ("key", "token"):
+                secrets += values
+        for secret in sorted(secrets, key=len, reverse=True):
+            if len(secret) >= MIN_LITERAL_SECRET:
+                text = text.replace(secret, "[hidden]")
+        return without_secrets(text)
 
 
 class RoomAccessMixin(SecretsStayOutOfLogs):

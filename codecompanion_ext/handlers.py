@@ -15,7 +15,7 @@ from tornado import web
 from .auth import KEY_HEADER, Access, Action, CreationPolicy, RoomAccessMixin
 from .export import export_room, read_export
 from .limits import AddressLimiter
-from .rooms import RoomLimit, RoomManager, RoomNotFound
+from .rooms import ParticipantLimit, RoomLimit, RoomManager, RoomNotFound
 from .store import RoomRecord, StoreError
 from .validation import (
     DEFAULT_LANGUAGE,
@@ -50,6 +50,8 @@ def room_api(action: Action) -> Callable[[Method], Method]:
                 raise web.HTTPError(404, "%s", e) from None
             except RoomLimit as e:
                 raise web.HTTPError(503, "%s", e) from None
+            except ParticipantLimit as e:
+                raise web.HTTPError(409, "%s", e) from None
             except StoreError as e:
                 self.log.error("room storage failed: %s", e)
                 raise web.HTTPError(503, "room storage is unavailable: %s", e) from None
@@ -71,9 +73,11 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
         creation: CreationPolicy,
         public_url: str,
         creation_limiter: AddressLimiter,
+        join_limiter: AddressLimiter,
     ) -> None:
         self.rooms = rooms
         self.creation_limiter = creation_limiter
+        self.join_limiter = join_limiter
         self.page_size = page_size
         self.creation = creation
         self.public_url = public_url
@@ -230,7 +234,10 @@ class ParticipantsHandler(RoomApiHandler):
     @room_api("join")
     async def post(self, room_id: str) -> None:
         body = self.json_body(("name",))
-        self.write_room(self.rooms.join(room_id, check_name(body.get("name"))))
+        name = check_name(body.get("name"))
+        if not self.join_limiter.allow(self.request.remote_ip or ""):
+            raise web.HTTPError(429, "too many joins from this address: try again in a minute")
+        self.write_room(self.rooms.join(room_id, name))
 
 
 class KeysHandler(RoomApiHandler):

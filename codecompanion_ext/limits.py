@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 
 class TokenBucket:
-    """`rate` actions per second on average, `burst` at once.
+    """`rate` actions (or units of some cost) per second on average, `burst` at once.
 
     `take()` answers how long the caller should wait before acting (0: go ahead), or
     None once it has been kept waiting without a break for more than `max_behind`
@@ -29,11 +29,12 @@ class TokenBucket:
         self._last = clock()
         self._behind_since: float | None = None
 
-    def take(self) -> float | None:
+    def take(self, cost: float = 1.0) -> float | None:
+        """Spend `cost` tokens (one action, or an amount such as seconds of work)."""
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
-        self._tokens -= 1
+        self._tokens -= cost
         if self._tokens >= 0:
             self._behind_since = None
             return 0.0

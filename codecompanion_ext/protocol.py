@@ -14,6 +14,8 @@ from enum import IntEnum
 
 from pycrdt import Decoder, YMessageType, YSyncMessageType
 
+from .validation import name_problem
+
 SAFE_COLOR = re.compile(
     r"(?:#[0-9a-fA-F]{3,8}|[a-zA-Z]{1,24}|(?:rgb|hsl)a?\([0-9.,%\s]{1,40}\))\Z", re.ASCII
 )
@@ -163,5 +165,9 @@ def parse_awareness_update(payload: bytes, max_state_size: int) -> list[Awarenes
                 if color is not None and not (isinstance(color, str) and SAFE_COLOR.match(color)):
                     # Editors put these into style attributes: only plain colours may pass.
                     raise ProtocolError(f"awareness user.{field} is not a plain CSS colour")
+            name = state["user"].get("name")
+            problem = name_problem(name) if isinstance(name, str) else None
+            if problem:  # shown to everyone as who is online, like a joined name
+                raise ProtocolError(f"awareness user.name {problem}")
         entries.append(AwarenessEntry(client_id, clock, state_json))
     return entries

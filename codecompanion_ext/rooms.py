@@ -39,6 +39,10 @@ class RoomLimit(RuntimeError):
     """The server holds as many rooms as it is configured to."""
 
 
+class ParticipantLimit(RuntimeError):
+    """A room already lists as many participants as it may."""
+
+
 def new_room_id() -> str:
     """128 random bits, URL-safe: unguessable, so a room id alone reveals nothing."""
     return secrets.token_urlsafe(16)
@@ -70,7 +74,14 @@ class RoomManager:
         max_peers_per_room: int = defaults.MAX_PEERS_PER_ROOM,
         max_awareness_state: int = defaults.MAX_AWARENESS_STATE,
         max_document_size: int = defaults.MAX_DOCUMENT_SIZE,
+        max_update_ms: float = defaults.MAX_UPDATE_MS,
+        room_cpu_share: float = defaults.ROOM_CPU_SHARE,
         max_rooms: int = defaults.MAX_ROOMS,
+        max_participants_per_room: int = defaults.MAX_PARTICIPANTS_PER_ROOM,
+        max_presence_client_ids: int = defaults.MAX_PRESENCE_CLIENT_IDS,
+        max_room_presence: int = defaults.MAX_ROOM_PRESENCE,
+        max_send_backlog: int = defaults.MAX_SEND_BACKLOG,
+        max_room_send_backlog: int = defaults.MAX_ROOM_SEND_BACKLOG,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -80,7 +91,14 @@ class RoomManager:
         self.max_peers_per_room = max_peers_per_room
         self.max_awareness_state = max_awareness_state
         self.max_document_size = max_document_size
+        self.max_update_ms = max_update_ms
+        self.room_cpu_share = room_cpu_share
         self.max_rooms = max_rooms
+        self.max_participants_per_room = max_participants_per_room
+        self.max_presence_client_ids = max_presence_client_ids
+        self.max_room_presence = max_room_presence
+        self.max_send_backlog = max_send_backlog
+        self.max_room_send_backlog = max_room_send_backlog
         self.live: dict[str, Room] = {}
         self.writer = Writer(store, log=log)
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
@@ -107,9 +125,20 @@ class RoomManager:
         return self.store.list_rooms(offset, limit)
 
     def join(self, room_id: str, name: str) -> RoomRecord:
+        """Add a name to the room (a name already there keeps its place, whatever the cap)."""
         self._require(room_id)
         joined_at = utc_now()
-        if self.writer.run(lambda store: store.add_participant(room_id, name, joined_at)):
+        limit = self.max_participants_per_room
+
+        def add(store: RoomStore) -> bool:
+            added = store.add_participant(room_id, name, joined_at)
+            if added and limit and store.count_participants(room_id) > limit:
+                raise ParticipantLimit(  # rolls the insert back
+                    f"this room already has its limit of {limit} participants"
+                )
+            return added
+
+        if self.writer.run(add):
             self._open(room_id).add_participant(name)
         return self.get(room_id)
 
@@ -128,6 +157,9 @@ class RoomManager:
         self, owner: str, language: str, participants: list[str], state: bytes
     ) -> RoomRecord:
         """A new room holding an exported state (its own id and links)."""
+        limit = self.max_participants_per_room
+        if limit and len({owner, *participants}) > limit:
+            raise ParticipantLimit(f"a room may have at most {limit} participants")
         record = self.create(owner, language, initial=state)
         joined_at = utc_now()
 
@@ -233,8 +265,15 @@ class RoomManager:
             compact_after=self.compact_after,
             max_awareness_state=self.max_awareness_state,
             max_document_size=self.max_document_size,
+            max_update_ms=self.max_update_ms,
+            cpu_share=self.room_cpu_share,
+            max_presence_client_ids=self.max_presence_client_ids,
+            max_room_presence=self.max_room_presence,
+            max_send_backlog=self.max_send_backlog,
+            max_room_send_backlog=self.max_room_send_backlog,
             log=self.log,
             writer=self.writer,
+            record=self.get(room_id),
         )
         if room.journal.rows > 1:
             self._compact_later(room)

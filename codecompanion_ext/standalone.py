@@ -34,7 +34,7 @@ from jupyter_server.services.contents.manager import AsyncContentsManager
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from jupyter_server.utils import url_path_join
 from tornado import autoreload, web
-from traitlets import default
+from traitlets import Float, default
 from traitlets.config import Config
 
 from ._version import __version__
@@ -131,6 +131,21 @@ class CodeCompanionServer(ServerApp):
     subcommands = {}  # type: ignore[assignment]  # noqa: RUF012
     default_services = ("api", "auth", "security", "shutdown")
 
+    # Tornado waits an hour for a request's head and forever for its body: a client could
+    # hold a connection (and its file descriptor) with a few bytes. Guests are strangers.
+    header_timeout = Float(
+        5.0,
+        config=True,
+        help="Seconds a connection may take to send a complete request head (line and "
+        "headers), and may stay idle between two requests, before it is closed (0: no limit).",
+    )
+    body_timeout = Float(
+        120.0,
+        config=True,
+        help="Seconds a request may take to send its body before its connection is closed "
+        "(0: no limit).",
+    )
+
     def __init__(self, **kwargs: Any) -> None:
         # Lowest priority: config files and the command line override these.
         # Its own database: a JupyterLab with the extension may run on this machine too,
@@ -195,6 +210,13 @@ class CodeCompanionServer(ServerApp):
     def rooms_app(self) -> CodeCompanionApp | None:
         apps = self.extension_manager.extension_apps.get(EXTENSION, set())
         return next(iter(apps), None)
+
+    def init_httpserver(self) -> None:
+        super().init_httpserver()
+        # Read by every connection accepted from now on (none is before the loop starts).
+        params = self.http_server.conn_params
+        params.header_timeout = self.header_timeout or None  # 0: no limit
+        params.body_timeout = self.body_timeout or None
 
     def init_webapp(self) -> None:
         super().init_webapp()

@@ -222,6 +222,11 @@ class RoomStore:
         return [name for (name,) in rows]
 
     @_storage_errors
+    def count_participants(self, room_id: str) -> int:
+        query = "SELECT count(*) FROM participants WHERE room_id = ?"
+        return self._conn.execute(query, (room_id,)).fetchone()[0]
+
+    @_storage_errors
     def add_participant(self, room_id: str, name: str, joined_at: str) -> bool:
         """Add a name to the room; a name already there keeps its place. True if added."""
         return self._add_participant(room_id, name, joined_at)

@@ -59,8 +59,42 @@ def parse_json_object(body: bytes, max_size: int) -> dict[str, Any]:
     return value
 
 
+# Zero-width (non-)joiners belong inside emoji sequences and words of several scripts
+# (Persian, Indic): allowed between two non-ASCII characters, where they cannot make one
+# plain-ASCII name pass for another.
+JOINERS = frozenset("\u200c\u200d")
+
+
+def _visible(ch: str | None) -> bool:
+    return ch is not None and not ch.isspace() and unicodedata.category(ch)[0] != "C"
+
+
+def name_problem(name: str) -> str | None:
+    """What makes `name` unfit to show as someone's name, or None.
+
+    Control characters, lone surrogates, and Unicode format characters (category Cf:
+    bidi overrides and isolates, zero-width spaces, the BOM, soft hyphens): invisible,
+    they let one name pass for another or reorder the text around it. Joiners pass
+    between two visible non-ASCII characters (`JOINERS`)."""
+    categories = {unicodedata.category(ch) for ch in name}
+    if categories & {"Cc", "Cs"}:
+        return "must not contain control characters"
+    for index, ch in enumerate(name):
+        if unicodedata.category(ch) != "Cf":
+            continue
+        before = name[index - 1] if index else None
+        after = name[index + 1] if index + 1 < len(name) else None
+        if ch in JOINERS and all(_visible(c) and not c.isascii() for c in (before, after)):
+            continue
+        return (
+            "must not contain invisible formatting characters "
+            "(bidi controls, zero-width characters)"
+        )
+    return None
+
+
 def check_name(value: Any, field: str = "name") -> str:
-    """A display name: trimmed, 1 to 64 characters, no control characters."""
+    """A display name: trimmed, 1 to 64 characters, nothing invisible (`name_problem`)."""
     if not isinstance(value, str):
         raise InvalidInput(f"'{field}' must be a string")
     name = value.strip()
@@ -68,8 +102,9 @@ def check_name(value: Any, field: str = "name") -> str:
         raise InvalidInput(f"'{field}' must not be empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(f"'{field}' must be at most {MAX_NAME_LENGTH} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
-        raise InvalidInput(f"'{field}' must not contain control characters")
+    problem = name_problem(name)
+    if problem:
+        raise InvalidInput(f"'{field}' {problem}")
     return name
 
 

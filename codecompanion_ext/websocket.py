@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from asyncio import Future
 from collections.abc import Awaitable
 from typing import Any, ClassVar
 
@@ -19,7 +20,6 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.iostream import StreamClosedError
 from tornado.web import HTTPError
 from tornado.websocket import (
-    WebSocketClosedError,
     WebSocketHandler,
     WebSocketProtocol,
     WebSocketProtocol13,
@@ -27,10 +27,10 @@ from tornado.websocket import (
 
 from .auth import Access, CreationPolicy, RoomAccessMixin
 from .close_codes import CloseCode, close_reason
-from .frames import Broadcast
+from .frames import Broadcast, binary_frame
 from .limits import TokenBucket
 from .protocol import ProtocolError
-from .room import DocumentTooLarge, Room
+from .room import DocumentTooLarge, PresenceLimit, Room, TooMuchWork
 from .rooms import RoomFull, RoomManager, RoomNotFound
 from .store import StoreError
 
@@ -256,29 +256,36 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
             return None
         if wait:
             return self._handle_later(wait, message)
-        self._handle(message)
-        return None
+        rest = self._handle(message)
+        return asyncio.sleep(rest) if rest else None
 
     async def _handle_later(self, wait: float, message: str | bytes) -> None:
         await asyncio.sleep(wait)
-        self._handle(message)
+        rest = self._handle(message)
+        if rest:
+            await asyncio.sleep(rest)
 
-    def _handle(self, message: str | bytes) -> None:
+    def _handle(self, message: str | bytes) -> float:
+        """Pass a frame to the room: how long this connection should rest before its
+        next frame is read (an edit that cost a lot of loop time makes it rest)."""
         room = self.room
         if room is None:
-            return
+            return 0.0
         if isinstance(message, str):
             self._reject(CloseCode.UNSUPPORTED_DATA, "y-websocket messages are binary frames")
-            return
+            return 0.0
         try:
-            room.receive(self, message)
+            return room.receive(self, message)
         except ProtocolError as e:
             self._reject(CloseCode.INVALID_PAYLOAD, str(e))
         except DocumentTooLarge as e:
             self._reject(CloseCode.DOCUMENT_TOO_LARGE, str(e))
+        except (TooMuchWork, PresenceLimit) as e:
+            self._reject(CloseCode.POLICY_VIOLATION, str(e))
         except Exception:
             self.log.exception("room %s: unexpected error handling a message", room.room_id)
             self._reject(CloseCode.INTERNAL_ERROR, "internal error")
+        return 0.0
 
     def _reject(self, code: int, reason: str) -> None:
         room_id = self.room.room_id if self.room else "?"
@@ -295,21 +302,29 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
         if room is not None:
             self.rooms.disconnect(room, self)
 
-    def send(self, message: bytes) -> None:
+    def send(self, message: bytes) -> Future[None] | None:
         """Part of the room's Peer protocol: queue a frame, ignoring a socket already gone.
+        Returns the future of its write: the room counts the frame as unread until then.
 
-        A `Broadcast` goes to the stream as its prebuilt frame: the same bytes for every
-        peer, without Tornado's per-message framing and task (this handler never
-        negotiates compression, so its frames are plain)."""
+        Each message goes to the stream as one frame, without Tornado's per-message task
+        (this handler never negotiates compression, so its frames are plain). A
+        `Broadcast` brings its prebuilt frame: the same bytes for every peer, which the
+        stream queues as a view, not a copy."""
         connection = self.ws_connection
         if connection is None or connection.is_closing():
-            return
-        if isinstance(message, Broadcast):
-            with contextlib.suppress(StreamClosedError):
-                connection.stream.write(message.frame)
-            return
-        with contextlib.suppress(WebSocketClosedError):
-            self.write_message(message, binary=True)
+            return None
+        frame = message.frame if isinstance(message, Broadcast) else binary_frame(message)
+        try:
+            return connection.stream.write(frame)
+        except StreamClosedError:
+            return None
+
+    def abort(self) -> None:
+        """Part of the room's Peer protocol: drop the connection now, and what it has not
+        read (a peer that stopped reading would not read a close frame either)."""
+        connection = self.ws_connection
+        if connection is not None:
+            connection.stream.close()
 
     def get_compression_options(self) -> None:
         """No permessage-deflate: a broadcast frame is shared by every peer as is."""

@@ -100,12 +100,15 @@ class Writer:
         """Commit one document update; consecutive ones share one statement."""
         writes = self._pending.writes
         group = writes[-1] if writes else None
-        if not isinstance(group, _Appends):
+        joining = isinstance(group, _Appends)
+        if not joining:
             group = _Appends()
-            self.submit(group, group.done, group.fail)
+        assert isinstance(group, _Appends)
         group.rows.append((room_id, update))
         group.committed.append(committed)
         group.failed.append(failed)
+        if not joining:  # last: without a loop, submitting commits at once
+            self.submit(group, group.done, group.fail)
 
     def then(self, callback: Callable[[], None]) -> None:
         """Call `callback` once everything submitted so far is committed (never, if that

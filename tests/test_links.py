@@ -9,7 +9,8 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from tornado.httpclient import HTTPClientError
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
 from yclient import YClient, eventually
 
 from codecompanion_ext.room import VIEW_ONLY_MESSAGE
@@ -341,3 +342,54 @@ async def test_no_log_line_holds_a_room_key(guest_fetch, room_factory, caplog):
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "400 POST" in logged and "key=[hidden]" in logged  # the warning is there...
     assert key not in logged  # ...without the key
+
+
+async def test_no_log_line_holds_a_room_key_even_when_a_handler_fails(
+    guest_fetch, guest, room_factory, extension, jp_fetch, monkeypatch, caplog
+):
+    """An uncaught exception is logged with the request (Tornado prints its whole URI) and
+    a traceback: the key is hidden there too, even when the exception's message holds it."""
+    import codecompanion_ext.pages as pages
+
+    room = await room_factory()
+    key = key_of(room["links"]["edit"])
+
+    def fail(*args, **kwargs):
+        raise RuntimeError(f"a bug that mentions the key {key}")
+
+    monkeypatch.setattr(extension.rooms, "join", fail)
+    monkeypatch.setattr(extension.rooms, "connect", fail)
+    monkeypatch.setattr(pages, "render_page", fail)
+    with caplog.at_level(logging.DEBUG):
+        # REST, with the key in the query and in the header.
+        status, _, _ = await guest_fetch(
+            "POST", "rooms", room["roomId"], "participants", key=key, body={"name": "Bob"}
+        )
+        assert status == 500
+        status, _, _ = await guest_fetch(
+            "POST",
+            "rooms",
+            room["roomId"],
+            "participants",
+            body={"name": "Bob"},
+            headers={"X-Room-Key": key},
+        )
+        assert status == 500
+        # The room page.
+        response = await jp_fetch(
+            "codecompanion",
+            "rooms",
+            room["roomId"],
+            params={"key": key},
+            headers=NO_LOGIN,
+            raise_error=False,
+        )
+        assert response.code == 500
+        # The WebSocket: the server gives up on the connection after the upgrade.
+        client = guest(room["roomId"], key)
+        socket = await websocket_connect(HTTPRequest(client.url, headers=client.headers))
+        assert await asyncio.wait_for(socket.read_message(), 10) is None  # closed
+    logged = caplog.text
+    assert logged.count("Uncaught exception") >= 4, logged  # every path was taken...
+    assert "key=[hidden]" in logged and "a bug that mentions the key [hidden]" in logged
+    assert key not in logged  # ...and none of them names the key

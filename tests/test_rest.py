@@ -179,6 +179,43 @@ async def test_name_of_64_characters_is_accepted(api):
     assert room["owner"] == "é" * 64
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ana\u202eevil",  # right-to-left override: "Anaevil" shows as "Analive"
+        "\u2067Ana\u2069",  # right-to-left isolate
+        "A\u200bna",  # zero-width space: "Ana" twice, as two people
+        "An\u200da",  # zero-width joiner between ASCII letters: "Ana" twice
+        "\u200d\U0001f469",  # a joiner joining nothing
+        "\ufeffAna",  # byte order mark
+        "An\u00ada",  # soft hyphen
+    ],
+)
+async def test_names_with_invisible_formatting_characters_are_refused(api, room_factory, name):
+    status, error = await api("POST", "rooms", body={"name": name})
+    assert status == 400, error
+    assert "invisible formatting characters" in error["error"]
+    room = await room_factory()
+    path = ("rooms", room["roomId"], "participants")
+    status, error = await api("POST", *path, body={"name": name})
+    assert status == 400, error
+    assert "'name' must not contain invisible formatting characters" in error["error"]
+    _, fetched = await api("GET", "rooms", room["roomId"])
+    assert fetched["participants"] == ["Ana"]
+
+
+async def test_joiners_inside_emoji_and_words_are_part_of_a_name(api, room_factory):
+    """Emoji sequences and Persian or Indic words need zero-width (non-)joiners."""
+    room = await room_factory()
+    names = ["\U0001f469\u200d\U0001f4bb Dev", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"]
+    for name in names:
+        status, joined = await api(
+            "POST", "rooms", room["roomId"], "participants", body={"name": name}
+        )
+        assert status == 200, joined
+    assert joined["participants"] == ["Ana", *names]
+
+
 async def test_html_and_sql_in_names_are_stored_as_given(api, room_factory):
     room = await room_factory("<b>Ana</b>")
     name = "Robert'); DROP TABLE rooms;--"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import time
 from http.client import HTTPConnection
@@ -123,6 +124,103 @@ async def test_reads_its_own_config_file_not_jupyter_servers(tmp_path, servers):
         )
         assert status == expected, answer
     assert (await server.arequest("GET", "lab"))[0] == 404
+
+
+# -- slow clients are cut off ------------------------------------------------------------
+
+
+def seconds_until_closed(
+    sock: socket.socket, limit: float, since: float | None = None
+) -> float | None:
+    """How long after `since` (default: now) the server closes `sock` (end of stream or
+    reset), reading and ignoring whatever it sends meanwhile; None if it is still open
+    `limit` seconds after `since`."""
+    started = time.monotonic() if since is None else since
+    sock.settimeout(0.1)
+    while time.monotonic() - started < limit:
+        try:
+            if not sock.recv(65536):
+                return time.monotonic() - started
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return time.monotonic() - started
+    return None
+
+
+def test_a_partial_request_head_or_body_is_dropped_within_seconds(tmp_path, servers):
+    """Tornado alone waits an hour for a request's head and forever for its body."""
+    server = StandaloneServerProcess(
+        tmp_path, [f"--db={tmp_path / 'rooms.db'}", "--CodeCompanionServer.body_timeout=2"]
+    )
+    servers.append(server)
+    server.start()
+    header_timeout = standalone.CodeCompanionServer.header_timeout.default_value
+    assert header_timeout <= 10  # the default: a few seconds
+    body_timeout = 2
+    stalls = {  # what each client sends before it stalls, and how soon it must be cut off
+        "half a request body": (
+            b"POST /codecompanion/api/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name": ',
+            body_timeout,
+        ),
+        "nothing at all": (b"", header_timeout),
+        "half a request head": (
+            b"GET /codecompanion/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slo",
+            header_timeout,
+        ),
+        "a WebSocket upgrade without its last line": (
+            b"GET /codecompanion/ws/abc HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n",
+            header_timeout,
+        ),
+    }
+    sockets = {what: socket.create_connection(("127.0.0.1", server.port), 5) for what in stalls}
+    since = time.monotonic()
+    try:
+        for what, (sent, _) in stalls.items():
+            sockets[what].sendall(sent)
+        for what, (_, timeout) in stalls.items():  # the shortest timeout first
+            took = seconds_until_closed(sockets[what], timeout + 5, since)
+            assert took is not None, f"{what}: still open after {timeout + 5} s"
+            assert took < timeout + 2, (what, took)
+    finally:
+        for sock in sockets.values():
+            sock.close()
+    # Whoever sends a whole request in time is served as ever.
+    status, room = server.request("POST", "codecompanion/api/rooms", {"name": "Ana"})
+    assert status == 201, room
+
+
+def test_a_websocket_stalled_inside_a_frame_is_dropped_by_the_keep_alive(tmp_path, servers):
+    """A peer stuck halfway through a frame cannot answer a ping (a pong is a frame of its
+    own): the keep-alive drops it once its last pong is 3 intervals old, at the next ping
+    (at most 4 intervals), and Tornado then waits 5 s for the closing handshake."""
+    interval = 1
+    server = StandaloneServerProcess(
+        tmp_path, [f"--db={tmp_path / 'rooms.db'}", f"--CodeCompanionApp.ping_interval={interval}"]
+    )
+    servers.append(server)
+    server.start()
+    status, room = server.request("POST", "codecompanion/api/rooms", {"name": "Ana"})
+    assert status == 201, room
+    path = f"/codecompanion/ws/{room['roomId']}?key={edit_key(room)}"
+    with socket.create_connection(("127.0.0.1", server.port), 5) as sock:
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 101"), answer
+        # A masked binary frame announcing 1000 bytes, and 10 of them.
+        sock.sendall(b"\x82\xfe\x03\xe8" + b"mask" + b"0123456789")
+        bound = 4 * interval + 5
+        took = seconds_until_closed(sock, bound + 5)
+    assert took is not None, f"still open after {bound + 5} s"
+    assert took < bound + 1.5, took
+    assert "ping timeout" in server.output()
 
 
 # -- no way to run code --------------------------------------------------------------------

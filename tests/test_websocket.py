@@ -7,9 +7,16 @@ import random
 import sqlite3
 
 import pytest
-from pycrdt import Doc, Encoder, Text, create_awareness_message, create_update_message
+from pycrdt import (
+    Decoder,
+    Doc,
+    Encoder,
+    Text,
+    create_awareness_message,
+    create_update_message,
+)
 from tornado.httpclient import HTTPClientError
-from yclient import eventually
+from yclient import eventually, eventually_async
 
 
 async def test_two_clients_converge_after_concurrent_edits(room_factory, yclient):
@@ -120,9 +127,11 @@ async def test_language_change_from_a_client_reaches_peers_and_rooms_table(
     while await stored_language() != "julia":
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.01)
-    # An unknown language in the document is not mirrored into the rooms table.
+    # An unknown language in the document is not mirrored into the rooms table: the server
+    # puts the stored one back, for its sender too (tests/test_hostile_participants.py).
     a.edit(lambda: a.meta.__setitem__("language", "<script>"))
-    await eventually(lambda: b.language == "<script>")
+    await eventually(lambda: a.language == "julia", what="the language repaired")
+    assert b.language == "julia"
     assert await stored_language() == "julia"
 
 
@@ -264,6 +273,26 @@ def _presence(state_json: str) -> bytes:
     return create_awareness_message(encoder.to_bytes())
 
 
+def _misplaced_item_update() -> bytes:
+    """A well-formed update that pycrdt starts applying, then stops at with a RuntimeError:
+    client 9999 puts "ab" into a root of its own, then "evil" *inside* that "ab", which is
+    a string, not a shared type. The first item is applied; the second is not."""
+    encoder = Encoder()
+    for value in (1, 2, 9999, 0):  # one client, two structs, client id 9999, from clock 0
+        encoder.write_var_uint(value)
+    encoder.write_var_uint(4)  # a string item, no origins: its parent follows
+    encoder.write_var_uint(1)  # the parent is a root type, by name
+    encoder.write_var_string("scratch")
+    encoder.write_var_string("ab")
+    encoder.write_var_uint(4)  # a string item, no origins
+    encoder.write_var_uint(0)  # the parent is the item with this id: (9999, 0), "ab"
+    for value in (9999, 0):
+        encoder.write_var_uint(value)
+    encoder.write_var_string("evil")
+    encoder.write_var_uint(0)  # no deletions
+    return encoder.to_bytes()
+
+
 @pytest.mark.cc_config(max_message_size=64 * 1024)
 @pytest.mark.parametrize(
     ("frame", "code", "reason"),
@@ -277,19 +306,32 @@ def _presence(state_json: str) -> bytes:
         (b"\x00\x05\x00", 1007, "unknown sync message type 5"),
         (b"\xff" * 12 + b"\x01", 1007, "out of range"),
         (create_update_message(b"\x01\x02garbage"), 1007, "not a valid Yjs update"),
+        (create_update_message(_misplaced_item_update()), 1007, "does not fit this document"),
+        (b"\x00\x01" + create_update_message(_misplaced_item_update())[2:], 1007, "does not fit"),
         (b"\x00\x00\x03\xff\xff\xff", 1007, "invalid state vector"),
         (create_awareness_message(b"\x01\x05\x01\x03{x}"), 1007, "not valid JSON"),
         (create_awareness_message(b"\x01\x05\x01\x015"), 1007, "object or null"),
         (create_awareness_message(b"\x02\x05\x01\x02{}"), 1007, "truncated"),
         (_presence('{"user": {"name": "N", "x": NaN}}'), 1007, "not strict JSON (NaN)"),
         (_presence('{"a": -Infinity}'), 1007, "not strict JSON (-Infinity)"),
+        (
+            _presence('{"user": {"name": "Ana\\u202e"}}'),
+            1007,
+            "user.name must not contain invisible",
+        ),
+        (
+            _presence('{"user": {"name": "\\ufeffAna"}}'),
+            1007,
+            "user.name must not contain invisible",
+        ),
+        (_presence('{"user": {"name": "Ana\\u0007"}}'), 1007, "user.name must not contain control"),
         (_presence('{"a": ' * 33 + "1" + "}" * 33), 1007, "nested too deeply"),
         (_presence("[" * 5000 + "]" * 5000), 1007, "nested too deeply"),
         (create_update_message(_valid_update("x" * 100_000)), 1009, None),
     ],
 )
 async def test_malformed_messages_close_only_the_sender(
-    room_factory, yclient, db_path, api, frame, code, reason
+    room_factory, yclient, db_path, api, caplog, frame, code, reason
 ):
     room = await room_factory()
     a = await yclient(room["roomId"]).sync()
@@ -305,6 +347,9 @@ async def test_malformed_messages_close_only_the_sender(
     assert bad.close_code == code
     if reason:
         assert reason in bad.close_reason
+    # A refusal, not a crash: no traceback in the server's log.
+    assert "Traceback" not in caplog.text
+    assert not [record for record in caplog.records if record.exc_info], caplog.text
 
     # The room keeps working for everyone else and storage holds only valid updates.
     b.append("still ")
@@ -316,6 +361,77 @@ async def test_malformed_messages_close_only_the_sender(
         Doc().apply_update(data)  # every stored row is a valid Yjs update
     _, stored = await api("GET", "rooms", room["roomId"], "content")
     assert stored == "safe still "
+
+
+def _state_vector(doc: Doc) -> dict[int, int]:
+    decoder = Decoder(doc.get_state())
+    return dict(
+        (decoder.read_var_uint(), decoder.read_var_uint()) for _ in range(decoder.read_var_uint())
+    )
+
+
+async def test_an_update_refused_midway_leaves_the_server_as_storage_has_it(
+    room_factory, yclient, db_path
+):
+    """pycrdt applies an update's structs in order and stops at one it cannot place,
+    keeping those before it. That part is stored and relayed like any edit: no peer is
+    ever sent what storage lacks (a restart would take it back from them)."""
+    room = await room_factory()
+    a = await yclient(room["roomId"]).sync()
+    a.append("safe ")
+    bad = await yclient(room["roomId"]).sync()
+    bad.send_raw(create_update_message(_misplaced_item_update()))
+    await asyncio.wait_for(bad.closed.wait(), 10)
+    assert bad.close_code == 1007
+
+    def stored() -> Doc:
+        replay: Doc = Doc()
+        with sqlite3.connect(db_path) as db:
+            for (data,) in db.execute("SELECT data FROM updates ORDER BY id"):
+                replay.apply_update(data)
+        return replay
+
+    newcomer = await yclient(room["roomId"]).sync()  # sent the server's whole document
+    assert str(newcomer.doc.get("scratch", type=Text)) == "ab"
+    await eventually(
+        lambda: _state_vector(stored()) == _state_vector(newcomer.doc),
+        what="storage to hold all the server sent the newcomer",
+    )
+    assert str(stored().get("scratch", type=Text)) == "ab"
+    assert str(stored().get("code", type=Text)) == "safe "
+    await eventually(lambda: str(a.doc.get("scratch", type=Text)) == "ab", what="relayed")
+
+
+# Found by fuzzing: one client's two structs, a deleted item in `participants`, then a GC
+# block of length 0. pycrdt 0.14 panics ("attempt to divide by zero") while applying it,
+# and the document it leaves behind panics again on every read.
+PANICKING_UPDATE = bytes.fromhex("0102b5e6a2cbf4b2bf060001010c7061727469636970616e747301000000")
+
+
+async def test_an_update_that_crashes_pycrdt_is_refused_and_the_room_reloads(
+    room_factory, yclient, api, caplog
+):
+    """A panic inside pycrdt (pyo3's PanicException is no Exception) is a refusal, not a
+    crash: the sender is closed with 1007, without a traceback. If the document was
+    reached, it is unusable: the others are disconnected as after a storage failure
+    (1011: they reconnect and resend), and the room reloads from storage."""
+    room = await room_factory()
+    a = await yclient(room["roomId"]).sync()
+    a.append("safe ")
+    bad = await yclient(room["roomId"]).sync()
+    bad.send_raw(create_update_message(PANICKING_UPDATE))
+    await asyncio.wait_for(bad.closed.wait(), 10)
+    assert bad.close_code == 1007, bad.close_reason
+    await eventually(lambda: a.connected or a.close_code is not None, what="a is told")
+    assert a.connected or a.close_code == 1011
+    newcomer = await yclient(room["roomId"]).sync()
+    assert newcomer.text == "safe "
+    newcomer.append("still ")
+    await eventually_async(
+        lambda: api("GET", "rooms", room["roomId"], "content"), (200, "safe still ")
+    )
+    assert "Traceback" not in caplog.text
+    assert not [record for record in caplog.records if record.exc_info], caplog.text
 
 
 async def test_joining_shows_the_new_participant_to_connected_peers(room_factory, yclient, api):

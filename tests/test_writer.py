@@ -13,6 +13,7 @@ from pycrdt import Awareness, Doc, Map, Text, create_awareness_message, create_u
 from yclient import eventually, typed
 
 from codecompanion_ext.keys import KeyMaker
+from codecompanion_ext.room import Room
 from codecompanion_ext.rooms import RoomManager
 from codecompanion_ext.store import RoomStore
 
@@ -104,3 +105,19 @@ async def test_a_language_change_reaches_the_rooms_table_in_order(tmp_path):
     room.receive(ana, create_update_message(change.get_update(room.doc.get_state())))
     await eventually(lambda: manager.get(room.room_id).programming_language == "rust")
     manager.shutdown()
+
+
+def test_without_a_loop_each_update_is_stored_as_it_is_applied(tmp_path):
+    """Scripts and sync code drive rooms without an event loop: nothing may wait for one."""
+    store = RoomStore(tmp_path / "rooms.db")
+    manager = RoomManager(store, KeyMaker(b"w" * 32), log=logging.getLogger("test"))
+    room_id = manager.create("Ana", "python").room_id
+    history = store.load_updates(room_id)
+    room = Room(room_id, store, history, log=logging.getLogger("test"))
+    ana, bob = Recorder(), Recorder()
+    room.add_peer(ana)
+    room.add_peer(bob)
+    for i in range(3):
+        room.receive(ana, create_update_message(typed(f"line {i}\n", 500 + i)))
+    assert len(stored(tmp_path / "rooms.db", room_id)) == len(history) + 3
+    assert len(bob.received) == 1 + 3  # its greeting, then each update once committed

@@ -55,6 +55,8 @@ async def eventually_async(
 
 
 class YClient:
+    max_message_size = 10 * 1024 * 1024  # Tornado's default; a room of 64 MiB needs more
+
     def __init__(self, url: str, headers: dict[str, str] | None = None, name: str = "py") -> None:
         self.url = url
         self.headers = headers or {}
@@ -86,7 +88,7 @@ class YClient:
         self.closed.clear()
         self.close_code = self.close_reason = None
         request = HTTPRequest(self.url, headers=self.headers, connect_timeout=10)
-        self.ws = await websocket_connect(request)
+        self.ws = await websocket_connect(request, max_message_size=self.max_message_size)
         self._reader = asyncio.ensure_future(self._read())
         self.ws.write_message(create_sync_message(self.doc), binary=True)
         if self.awareness.get_local_state() is not None:

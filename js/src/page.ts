@@ -165,7 +165,7 @@ function createSection(config: PageConfig, server: Server): HTMLElement {
   name.setAttribute("autocomplete", "nickname");
   name.value = savedName();
   const language = element("select", "cc-create-language");
-  for (const [id, info] of Object.entries(LANGUAGES)) {
+  for (const [id, info] of LANGUAGES) {
     const option = element("option", "", info.label);
     option.value = id;
     language.append(option);

@@ -7,7 +7,7 @@ import * as Y from "yjs";
 import type { Access, Room } from "./api";
 import { FINAL_CLOSE_CODES } from "./closeCodes";
 import { colorFor } from "./colors";
-import { LANGUAGES } from "./languages";
+import { isLanguage } from "./languages";
 
 export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "offline";
 
@@ -32,6 +32,23 @@ export interface SessionOptions {
 }
 
 const LOCAL_ORIGIN = "codecompanion-local";
+/** Control, format (bidi, zero-width) and lone surrogate characters: the server closes a
+ * connection whose presence name holds one (codecompanion_ext/validation.py), except a
+ * zero-width (non-)joiner between two visible non-ASCII characters (emoji, Persian). */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}]/u;
+const JOINERS = new Set(["\u200c", "\u200d"]);
+const VISIBLE_NON_ASCII = /^[^\p{C}\s\x00-\x7f]$/u;
+
+export function visibleName(name: string): string {
+  const chars = Array.from(name);
+  return chars
+    .filter((ch, i) =>
+      JOINERS.has(ch)
+        ? VISIBLE_NON_ASCII.test(chars[i - 1] ?? "") && VISIBLE_NON_ASCII.test(chars[i + 1] ?? "")
+        : !INVISIBLE.test(ch),
+    )
+    .join("");
+}
 
 export class RoomSession {
   readonly doc = new Y.Doc();
@@ -58,8 +75,11 @@ export class RoomSession {
       params: options.params ?? {},
       disableBc: true,
     });
-    const { color, light } = colorFor(options.name);
-    this.awareness.setLocalStateField("user", { name: options.name, color, colorLight: light });
+    // Names the server accepted have none; one it never saw (a widget that opens a room by
+    // id asks for a name but joins nothing) must not get this connection closed.
+    const name = visibleName(options.name) || "Guest";
+    const { color, light } = colorFor(name);
+    this.awareness.setLocalStateField("user", { name, color, colorLight: light });
 
     this.provider.on("status", () => this.reportStatus());
     this.provider.on("sync", (synced: boolean) => {
@@ -102,7 +122,7 @@ export class RoomSession {
 
   get language(): string {
     const language = this.meta.get("language") ?? this.options.room.programmingLanguage;
-    return typeof language === "string" && language in LANGUAGES ? language : "plaintext";
+    return isLanguage(language) ? language : "plaintext";
   }
 
   /** Everyone who ever joined, in join order. */
@@ -145,7 +165,7 @@ export class RoomSession {
 
   /** Change the room's language for everyone (a view-only peer cannot). */
   setLanguage(id: string): void {
-    if (this.readOnly || !(id in LANGUAGES) || this.meta.get("language") === id) return;
+    if (this.readOnly || !isLanguage(id) || this.meta.get("language") === id) return;
     this.meta.set("language", id);
   }
 

@@ -3,7 +3,7 @@
 import type { Access } from "./api";
 import { colorFor } from "./colors";
 import { element } from "./dom";
-import { LANGUAGES } from "./languages";
+import { LANGUAGES, isLanguage } from "./languages";
 import type { ConnectionStatus } from "./session";
 
 const STATUS_LABELS: Record<ConnectionStatus, string> = {
@@ -55,7 +55,7 @@ export class RoomView {
     this.badge.title = "You can watch this room, not edit it";
     this.languageMenu.title = "Language of this room (changes it for everyone)";
     this.languageMenu.setAttribute("aria-label", "Room language");
-    for (const [id, info] of Object.entries(LANGUAGES)) {
+    for (const [id, info] of LANGUAGES) {
       const option = element("option", "", info.label);
       option.value = id;
       this.languageMenu.append(option);
@@ -113,7 +113,7 @@ export class RoomView {
   }
 
   setLanguage(id: string): void {
-    this.languageMenu.value = id in LANGUAGES ? id : "plaintext";
+    this.languageMenu.value = isLanguage(id) ? id : "plaintext";
   }
 
   setOnline(names: string[]): void {
