@@ -149,7 +149,11 @@ async def test_fragmenting_a_large_block_cannot_freeze_the_server(server):
             pass  # the server's greeting, then its close
         stop.set()
         lags = await elsewhere
-    assert ws.close_code == 1008 and "too much work" in ws.close_reason, ws.close_reason
+    # Cut off for the loop time it used, or refused once the blocks it made add up.
+    assert (ws.close_code, ws.close_reason.split(":")[0]) in {
+        (1008, "these edits cost the server too much work"),
+        (1007, "the document update has too many pieces (inserts, deleted ranges or values)"),
+    }, (ws.close_code, ws.close_reason)
     assert len(prober.latencies) > 50
     assert prober.p99 < 0.2, f"p99 of /api/status was {prober.p99 * 1e3:.0f} ms"
     assert lags and max(lags) < 1.0, f"slowest keystroke in another room: {max(lags):.2f} s"
