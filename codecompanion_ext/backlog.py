@@ -9,7 +9,7 @@ in full for each peer that waits for it, and once for the room.
 
 from __future__ import annotations
 
-from collections import deque
+import itertools
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -20,18 +20,24 @@ class SendBacklog:
     """Bytes queued for each peer of a room, and distinct bytes queued for all of them."""
 
     def __init__(
-        self, per_peer: int, per_room: int, written: Callable[[bytes], None] | None = None
+        self,
+        per_peer: int,
+        per_room: int,
+        written: Callable[[bytes], None] | None = None,
+        drained: Callable[[Hashable], None] | None = None,
     ) -> None:
-        """`written(frame)` is told when no peer waits for a shared frame any more."""
+        """`written(frame)` is told when no peer waits for a shared frame any more,
+        `drained(peer)` when nothing waits for `peer` any more."""
         self.per_peer = per_peer
         self.per_room = per_room
         self._written = written
+        self._drained = drained
         self.bytes = 0  # distinct bytes the room's queues hold
         self._shared: dict[int, list[Any]] = {}  # id(frame) -> [frame, peers waiting for it]
-        # Each peer's writes in order: (id of its shared frame or None, size). Tornado
-        # completes a stream's writes in order, so each completion releases the oldest.
-        self._queues: dict[Hashable, deque[tuple[int | None, int]]] = {}
+        # What waits for each peer: entry number -> (id of its shared frame or None, size).
+        self._entries: dict[Hashable, dict[int, tuple[int | None, int]]] = {}
         self._queued: dict[Hashable, int] = {}
+        self._numbers = itertools.count()
 
     def queued(self, peer: Hashable) -> int:
         """Bytes queued for `peer` (shared frames in full) that it has not read yet."""
@@ -49,9 +55,14 @@ class SendBacklog:
 
     def track(self, peer: Hashable, message: bytes, written: Any) -> None:
         """Count `message`, just queued for `peer`, until `written` (its write's future)
-        completes; None (not queued on a stream) counts nothing."""
-        if written is None:
-            return
+        completes. None (not queued on a stream) counts nothing, nor does a write already
+        done (a peer that reads keeps up: its frames went straight to the socket)."""
+        if written is not None and not written.done():
+            self.when_written(peer, self.reserve(peer, message), written)
+
+    def reserve(self, peer: Hashable, message: bytes) -> int:
+        """Count `message` for `peer` from now on (it waits to be queued, or is queued):
+        the number to `release` it by."""
         size = len(message)
         key = None
         if isinstance(message, Broadcast):
@@ -65,25 +76,34 @@ class SendBacklog:
                 shared[1] += 1
         else:
             self.bytes += size
-        self._queues.setdefault(peer, deque()).append((key, size))
+        number = next(self._numbers)
+        self._entries.setdefault(peer, {})[number] = (key, size)
         self._queued[peer] = self._queued.get(peer, 0) + size
-        written.add_done_callback(lambda _: self._release_oldest(peer))
+        return number
+
+    def when_written(self, peer: Hashable, number: int, written: Any) -> None:
+        """Release entry `number` once `written` (a write's future) completes."""
+        if written.done():
+            self.release(peer, number)
+        else:
+            written.add_done_callback(lambda _: self.release(peer, number))
 
     def forget(self, peer: Hashable) -> None:
-        """Release everything queued for `peer` now (its stream was dropped)."""
-        queue = self._queues.get(peer)
-        while queue:
-            self._release_oldest(peer)
+        """Release everything counted for `peer` now (its stream was dropped)."""
+        for number in list(self._entries.get(peer, ())):
+            self.release(peer, number)
 
-    def _release_oldest(self, peer: Hashable) -> None:
-        queue = self._queues.get(peer)
-        if not queue:
-            return  # forgotten already
-        key, size = queue.popleft()
-        if queue:
+    def release(self, peer: Hashable, number: int) -> None:
+        entries = self._entries.get(peer)
+        if not entries or number not in entries:
+            return  # released already (forgotten)
+        key, size = entries.pop(number)
+        if entries:
             self._queued[peer] -= size
         else:
-            del self._queues[peer], self._queued[peer]
+            del self._entries[peer], self._queued[peer]
+            if self._drained is not None:
+                self._drained(peer)
         if key is None:
             self.bytes -= size
             return

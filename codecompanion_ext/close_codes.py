@@ -20,7 +20,8 @@ class CloseCode(IntEnum):
     INVALID_PAYLOAD = 1007
     """A malformed y-websocket message."""
     POLICY_VIOLATION = 1008
-    """Too many messages for too long."""
+    """Over a per-connection limit: too many messages (or too much work) for too long,
+    presence past its bounds, or too slow to read what it is sent. Clients reconnect."""
     MESSAGE_TOO_BIG = 1009
     """A message over `max_message_size` (sent by Tornado itself)."""
     INTERNAL_ERROR = 1011

@@ -86,6 +86,7 @@ class PeerState:
     spoofed_awareness: int = 0
     work: TokenBucket | None = None  # loop time its document updates cost (EditCost)
     claimed: set[int] = field(default_factory=set)  # every presence client id it spoke for
+    answers: dict[int, bytes] = field(default_factory=dict)  # sync answers awaiting a commit
 
 
 class DocumentTooLarge(ValueError):
@@ -172,7 +173,10 @@ class Room:
         self.max_awareness_state = max_awareness_state
         self.max_presence_client_ids = max_presence_client_ids
         self.max_room_presence = max_room_presence
-        self.backlog = SendBacklog(max_send_backlog, max_room_send_backlog, self._written)
+        self._closing: set[Any] = set()  # slow peers closed, their queues not yet freed
+        self.backlog = SendBacklog(
+            max_send_backlog, max_room_send_backlog, self._written, self._closing.discard
+        )
         self.max_document_size = max_document_size
         self.log = log
         self.failed = False
@@ -299,18 +303,35 @@ class Room:
         return 0.0
 
     def _answer_sync_step1(self, peer: Peer, step1: bytes) -> None:
-        if step1 == KNOWS_NOTHING:  # a newcomer: the whole document, shared by all of them
-            if self._full_state is None:
-                self._full_state = Broadcast(handle_sync_message(KNOWS_NOTHING, self.doc))
-            reply: bytes | None = self._full_state
+        newcomer = step1 == KNOWS_NOTHING
+        if newcomer:  # the whole document: one encoding shared while anyone waits for it
+            reply: bytes | None = self._full_state or Broadcast(
+                handle_sync_message(KNOWS_NOTHING, self.doc)
+            )
         else:
             try:
                 reply = handle_sync_message(step1, self.doc)
             except (ValueError, RuntimeError):
                 raise ProtocolError("sync step 1 carries an invalid state vector") from None
-        if reply is not None:  # it may carry any applied update: send it once they are saved
-            answer = reply
-            self.journal.then(lambda: self._send(peer, answer))
+        if reply is None or not self._admit(peer, reply):
+            return
+        # It may carry any applied update: it is sent once they are saved, and counted as
+        # waiting for the peer from now on (held by the peer's state, so that it goes if
+        # the peer does).
+        number = self.backlog.reserve(peer, reply)
+        self.peers[peer].answers[number] = reply
+        if newcomer:
+            self._full_state = reply  # until no one waits for it (`_written`) or an edit
+        self.journal.then(lambda: self._send_reserved(peer, number))
+
+    def _send_reserved(self, peer: Peer, number: int) -> None:
+        state = self.peers.get(peer)
+        message = state.answers.pop(number, None) if state else None
+        written = peer.send(message) if message is not None else None
+        if written is None:
+            self.backlog.release(peer, number)
+        else:
+            self.backlog.when_written(peer, number, written)
 
     def _keep_what_was_applied(self, sender: Peer) -> None:
         """Store and relay what an update that pycrdt gave up on left in the document.
@@ -443,22 +464,34 @@ class Room:
                 self._send(peer, frame)
 
     def _send(self, peer: Peer, message: bytes) -> None:
-        """Queue `message` for `peer` within the backlog bounds. A peer with `per_peer` bytes
-        unread is closed (it reconnects and resyncs); past the room's bound, the slowest
-        peers are dropped, never the room."""
+        """Queue `message` for `peer` if the backlog bounds allow it."""
+        if self._admit(peer, message):
+            self.backlog.track(peer, message, peer.send(message))
+
+    def _admit(self, peer: Peer, message: bytes) -> bool:
+        """Whether `message` may wait for `peer` within the backlog bounds. A peer with
+        `per_peer` bytes unread is closed (it reconnects and resyncs); past the room's bound,
+        the slowest peers are dropped, never the room."""
         if peer not in self.peers:
-            return  # put out meanwhile (a reply waiting for a commit, a slow peer dropped)
-        backlog = self.backlog
-        if backlog.queued(peer) + len(message) > backlog.per_peer:
+            return False  # put out meanwhile (a reply waiting for a commit, a slow peer)
+        backlog, size = self.backlog, len(message)
+        if backlog.queued(peer) + size > backlog.per_peer:
             self._drop_slow(peer, f"too slow: over {backlog.per_peer} bytes wait unread")
-            return
+            return False
+        if backlog.bytes + size <= backlog.per_room:
+            return True  # most often: no need to look further
         while backlog.bytes + backlog.added_by(message) > backlog.per_room:
+            closing = backlog.slowest(self._closing)
+            if closing is not None:  # it was told why; what it did not read is freed now
+                closing.abort()
+                backlog.forget(closing)
+                continue
             slowest = backlog.slowest(self.peers)
             if slowest is None or slowest is peer:
                 self._drop_slow(peer, "too slow: this room has too much waiting to be read")
-                return
+                return False
             self._drop_slow(slowest, "too slow: this room has too much waiting", now=True)
-        backlog.track(peer, message, peer.send(message))
+        return True
 
     def _written(self, frame: bytes) -> None:
         """No peer waits for `frame` any more: a whole document is not kept for nobody."""
@@ -476,6 +509,8 @@ class Room:
             self.backlog.forget(peer)
         else:
             peer.close(CloseCode.POLICY_VIOLATION, f"{reason}; reconnect")
+            if self.backlog.queued(peer):
+                self._closing.add(peer)
 
     def _storage_failed(self, error: StoreError) -> None:
         if not self.failed:

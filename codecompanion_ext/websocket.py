@@ -17,7 +17,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado.httputil import HTTPHeaders
 from tornado.ioloop import IOLoop, PeriodicCallback
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.web import HTTPError
 from tornado.websocket import (
     WebSocketHandler,
@@ -105,6 +105,7 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
     __slots__ = (
         "_max_message_size",
         "_ping_interval_ms",
+        "_socket",
         "access",
         "creation",
         "last_ping",
@@ -129,6 +130,7 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
         self._ping_interval_ms = ping_interval * 1000
         self.room = None
         self.last_ping = self.last_pong = 0.0
+        self._socket: IOStream | None = None  # kept past close(), for `abort`
         self.rooms = rooms
         self.creation = creation
         self._max_message_size = max_message_size
@@ -188,6 +190,7 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
     def open(self, room_id: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         # Past WebSocketMixin.open, which would start a timer of this connection's own.
         super(WebSocketMixin, self).open()
+        self._socket = self.ws_connection.stream if self.ws_connection else None
         self.log.debug("Opening websocket %s", self.request.path)
         if self.ping_interval > 0:
             self.last_ping = self.last_pong = IOLoop.current().time()
@@ -321,10 +324,10 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
 
     def abort(self) -> None:
         """Part of the room's Peer protocol: drop the connection now, and what it has not
-        read (a peer that stopped reading would not read a close frame either)."""
-        connection = self.ws_connection
-        if connection is not None:
-            connection.stream.close()
+        read (a peer that stopped reading would not read a close frame either). Also after
+        `close`: its close frame waits behind what the peer does not read."""
+        if self._socket is not None:
+            self._socket.close()
 
     def get_compression_options(self) -> None:
         """No permessage-deflate: a broadcast frame is shared by every peer as is."""

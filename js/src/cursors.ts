@@ -6,7 +6,13 @@
 // activity and put the peer's colour into a style unchecked) and keeps its DOM and class
 // names: .cm-ySelection, .cm-yLineSelection, .cm-ySelectionCaret (with data-active),
 // .cm-ySelectionCaretDot and .cm-ySelectionInfo. Styles are in style.css.
-import { Annotation, type Extension, type Range } from "@codemirror/state";
+//
+// It shows the peers of other editors too: ./remotePresence reads CodeMirror 5's
+// (y-codemirror) and Monaco's (y-monaco) presence as well as ours, and turns anything
+// malformed into "no cursor". Nothing a peer sends may throw out of this plugin: CodeMirror
+// would disable it for the rest of the session. Its own cursor stays in y-codemirror.next's
+// format.
+import { Annotation, type EditorState, type Extension, type Range } from "@codemirror/state";
 import {
   Decoration,
   type DecorationSet,
@@ -18,6 +24,7 @@ import {
 import * as Y from "yjs";
 
 import { labelColors } from "./colors";
+import { readRelativePosition, remoteSelection } from "./remotePresence";
 
 /** How long a label stays after that person's last change (then it fades out). */
 export const ACTIVE_MS = 2500;
@@ -30,9 +37,17 @@ interface AwarenessChange {
   removed: number[];
 }
 
-interface RemoteState {
-  user?: { name?: unknown; color?: unknown; colorLight?: unknown };
+/** This editor's own presence: y-codemirror.next's format (other editors show it). */
+interface LocalState {
   cursor?: { anchor?: unknown; head?: unknown } | null;
+}
+
+/** Say once per kind of failure what went wrong, rather than on every keystroke. */
+const warned = new Set<string>();
+function warnOnce(what: string, error: unknown): void {
+  if (warned.has(what)) return;
+  warned.add(what);
+  console.warn(`Code Companion: ignored ${what}:`, error);
 }
 
 class CaretWidget extends WidgetType {
@@ -168,71 +183,90 @@ export function remoteCursors(ytext: Y.Text, awareness: Presence): Extension {
     }
 
     update(update: ViewUpdate): void {
-      this.publishLocalCursor(update);
+      // Nothing may throw out of here: CodeMirror would turn this plugin off for good (no
+      // remote cursors, and this editor's own cursor no longer published).
+      try {
+        this.publishLocalCursor(update);
+      } catch (error) {
+        warnOnce("publishing this editor's cursor", error);
+      }
       const { state } = update.view;
       const now = performance.now();
-      const length = state.doc.length;
       const decorations: Range<Decoration>[] = [];
       awareness.getStates().forEach((raw, client) => {
         if (client === doc.clientID) return;
-        const remote = raw as RemoteState;
-        const cursor = remote.cursor;
-        if (cursor?.anchor == null || cursor.head == null) return;
-        const anchor = Y.createAbsolutePositionFromRelativePosition(
-          Y.createRelativePositionFromJSON(cursor.anchor),
-          doc,
-        );
-        const head = Y.createAbsolutePositionFromRelativePosition(
-          Y.createRelativePositionFromJSON(cursor.head),
-          doc,
-        );
-        if (anchor == null || head == null || anchor.type !== ytext || head.type !== ytext) return;
-        // The text may be ahead of the editor while a sync is being applied.
-        const anchorAt = Math.min(anchor.index, length);
-        const headAt = Math.min(head.index, length);
-        const name = typeof remote.user?.name === "string" ? remote.user.name : "Anonymous";
-        const { background, text } = labelColors(remote.user?.color, name);
-        const light = tint(remote.user?.colorLight, background);
-        const mark = Decoration.mark({
-          attributes: { style: `background-color: ${light}` },
-          class: "cm-ySelection",
-        });
-        const start = Math.min(anchorAt, headAt);
-        const end = Math.max(anchorAt, headAt);
-        const startLine = state.doc.lineAt(start);
-        const endLine = state.doc.lineAt(end);
-        if (start < end) {
-          if (startLine.number === endLine.number) {
-            decorations.push(mark.range(start, end));
-          } else {
-            if (start < startLine.to) decorations.push(mark.range(start, startLine.to));
-            if (endLine.from < end) decorations.push(mark.range(endLine.from, end));
-            for (let i = startLine.number + 1; i < endLine.number; i++) {
-              const line = Decoration.line({
-                attributes: { style: `background-color: ${light}`, class: "cm-yLineSelection" },
-              });
-              decorations.push(line.range(state.doc.line(i).from));
-            }
+        try {
+          // Only whole: a peer whose decorations fail halfway adds none of them.
+          decorations.push(...this.peerDecorations(state, raw, client, now));
+        } catch (error) {
+          warnOnce(`the cursor of peer ${client}`, error);
+        }
+      });
+      try {
+        this.decorations = Decoration.set(decorations, true);
+      } catch (error) {
+        warnOnce("the remote cursors", error);
+        this.decorations = Decoration.none;
+      }
+      this.scheduleFade(now);
+    }
+
+    /** One peer's caret and selection; none unless its presence places them in this text. */
+    private peerDecorations(
+      state: EditorState,
+      raw: unknown,
+      client: number,
+      now: number,
+    ): Range<Decoration>[] {
+      // Any binding's presence, checked field by field (./remotePresence).
+      const remote = remoteSelection(raw, ytext);
+      if (remote === null) return [];
+      const decorations: Range<Decoration>[] = [];
+      const length = state.doc.length;
+      // The text may be ahead of the editor while a sync is being applied.
+      const anchorAt = Math.min(remote.anchorIndex, length);
+      const headAt = Math.min(remote.headIndex, length);
+      const { name } = remote;
+      const { background, text } = labelColors(remote.color, name);
+      const light = tint(remote.colorLight, background);
+      const mark = Decoration.mark({
+        attributes: { style: `background-color: ${light}` },
+        class: "cm-ySelection",
+      });
+      const start = Math.min(anchorAt, headAt);
+      const end = Math.max(anchorAt, headAt);
+      const startLine = state.doc.lineAt(start);
+      const endLine = state.doc.lineAt(end);
+      if (start < end) {
+        if (startLine.number === endLine.number) {
+          decorations.push(mark.range(start, end));
+        } else {
+          if (start < startLine.to) decorations.push(mark.range(start, startLine.to));
+          if (endLine.from < end) decorations.push(mark.range(endLine.from, end));
+          for (let i = startLine.number + 1; i < endLine.number; i++) {
+            const line = Decoration.line({
+              attributes: { style: `background-color: ${light}`, class: "cm-yLineSelection" },
+            });
+            decorations.push(line.range(state.doc.line(i).from));
           }
         }
-        const widget = new CaretWidget(
-          name,
-          background,
-          text,
-          this.isActive(client, now),
-          state.doc.lineAt(headAt).number === 1,
-        );
-        // The local cursor is drawn outside the remote selection.
-        const side = headAt - anchorAt > 0 ? -1 : 1;
-        decorations.push(Decoration.widget({ side, widget }).range(headAt));
-      });
-      this.decorations = Decoration.set(decorations, true);
-      this.scheduleFade(now);
+      }
+      const widget = new CaretWidget(
+        name,
+        background,
+        text,
+        this.isActive(client, now),
+        state.doc.lineAt(headAt).number === 1,
+      );
+      // The local cursor is drawn outside the remote selection.
+      const side = headAt - anchorAt > 0 ? -1 : 1;
+      decorations.push(Decoration.widget({ side, widget }).range(headAt));
+      return decorations;
     }
 
     /** Tell the others where this editor's cursor is (what yRemoteSelections also did). */
     private publishLocalCursor(update: ViewUpdate): void {
-      const local = awareness.getLocalState() as RemoteState | null;
+      const local = awareness.getLocalState() as LocalState | null;
       if (local == null) return;
       const hasFocus = update.view.hasFocus && update.view.dom.ownerDocument.hasFocus();
       const selection = hasFocus ? update.state.selection.main : null;
@@ -240,11 +274,11 @@ export function remoteCursors(ytext: Y.Text, awareness: Presence): Extension {
         const anchor = Y.createRelativePositionFromTypeIndex(ytext, selection.anchor);
         const head = Y.createRelativePositionFromTypeIndex(ytext, selection.head);
         const current = local.cursor;
+        const currentAnchor = readRelativePosition(current?.anchor);
+        const currentHead = readRelativePosition(current?.head);
         const same =
-          current?.anchor != null &&
-          current.head != null &&
-          Y.compareRelativePositions(Y.createRelativePositionFromJSON(current.anchor), anchor) &&
-          Y.compareRelativePositions(Y.createRelativePositionFromJSON(current.head), head);
+          Y.compareRelativePositions(currentAnchor, anchor) &&
+          Y.compareRelativePositions(currentHead, head);
         if (!same) awareness.setLocalStateField("cursor", { anchor, head });
       } else if (local.cursor != null && hasFocus) {
         awareness.setLocalStateField("cursor", null);
