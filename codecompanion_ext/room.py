@@ -6,6 +6,12 @@ edit from the server that the database lacks. Awareness updates are applied to t
 server's own awareness state and only what is new is relayed: y-websocket clients
 echo every awareness change they receive, and relaying echoes would multiply
 traffic by the room size.
+
+Every link holder may be hostile, so each input is bounded before it costs anything:
+an update's shape is read before it is applied (`update_shape`, priced by `edit_cost`),
+presence is checked before it is applied, what waits unread for each peer is counted
+(`backlog`), and the parts of the document the server owns (`participants`,
+`meta.language`) are put back in shape after any peer edits them.
 """
 
 from __future__ import annotations
@@ -81,10 +87,10 @@ FORGET_PRESENCE_AFTER = 30.0
 class PeerState:
     can_edit: bool
     via_key: bool
+    work: TokenBucket  # loop time its document updates cost (EditCost)
     client_ids: set[int] = field(default_factory=set)
     told_view_only: bool = False
     spoofed_awareness: int = 0
-    work: TokenBucket | None = None  # loop time its document updates cost (EditCost)
     claimed: set[int] = field(default_factory=set)  # every presence client id it spoke for
     answers: dict[int, bytes] = field(default_factory=dict)  # sync answers awaiting a commit
 
