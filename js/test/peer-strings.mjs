@@ -2,27 +2,7 @@
 // name prompt may supply: room languages that are names of Object.prototype's members, and
 // presence names with invisible characters (tests/test_front_end_strings.py checks them).
 // Runs the real modules under Node, bundled by esbuild, with a WebSocket that never opens.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-
-import * as esbuild from "esbuild";
-
-const built = await esbuild.build({
-  stdin: {
-    contents: `
-      export * from "./src/languages.ts";
-      export { RoomSession } from "./src/session.ts";
-    `,
-    resolveDir: new URL("..", import.meta.url).pathname,
-    loader: "ts",
-  },
-  bundle: true,
-  format: "esm",
-  write: false,
-  logLevel: "silent",
-});
+import { importBundled } from "./bundle.mjs";
 
 // Just enough of a browser for a session: it connects to nothing.
 class SilentWebSocket {
@@ -39,16 +19,13 @@ globalThis.WebSocket = SilentWebSocket;
 globalThis.window = { addEventListener() {}, removeEventListener() {} };
 if (!("navigator" in globalThis)) globalThis.navigator = { onLine: true };
 
-// From a file, not a data: URL, so that an error names a line rather than the whole bundle.
-const dir = mkdtempSync(join(tmpdir(), "cc-peer-strings-"));
-const bundle = join(dir, "front.mjs");
-writeFileSync(bundle, built.outputFiles[0].text);
-let front;
-try {
-  front = await import(pathToFileURL(bundle).href);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
+const front = await importBundled(
+  `
+    export * from "./src/languages.ts";
+    export { RoomSession } from "./src/session.ts";
+  `,
+  "peer-strings",
+);
 
 function session(language, name = "Ana") {
   return new front.RoomSession({

@@ -5,36 +5,15 @@
 //
 // The document: "hello world\nsecond line" typed by client 1001 into the text "code", and
 // `meta.language` set by client 2002 (an item of another type).
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { importBundled } from "./bundle.mjs";
 
-import * as esbuild from "esbuild";
-
-const built = await esbuild.build({
-  stdin: {
-    contents: `
-      export * from "./src/remotePresence.ts";
-      export * as Y from "yjs";
-    `,
-    resolveDir: new URL("..", import.meta.url).pathname,
-    loader: "ts",
-  },
-  bundle: true,
-  format: "esm",
-  write: false,
-  logLevel: "silent",
-});
-const dir = mkdtempSync(join(tmpdir(), "cc-remote-presence-"));
-const bundle = join(dir, "presence.mjs");
-writeFileSync(bundle, built.outputFiles[0].text);
-let front;
-try {
-  front = await import(pathToFileURL(bundle).href);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
+const front = await importBundled(
+  `
+    export * from "./src/remotePresence.ts";
+    export * as Y from "yjs";
+  `,
+  "remote-presence",
+);
 const { Y } = front;
 
 const TEXT = "hello world\nsecond line";

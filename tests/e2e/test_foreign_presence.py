@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 from collections.abc import Coroutine, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from e2e_harness import ARTIFACTS_DIR, Guests, editor_text, wait_until
+from e2e_harness import Guests, editor_text, wait_until
 from pycrdt import StickyIndex
+from standalone_room import create_room, running_server, shoot
 from yclient import YClient
 
 from codecompanion_ext.testing import StandaloneServerProcess
 
-CONNECTED = ".cc-status[data-status=connected]"
-SHOTS = ARTIFACTS_DIR / "e2e" / "standalone"
 T = TypeVar("T")
 
 TEXT = "def greet(name):\n    return 'hi ' + name\n\nprint(greet('Ana'))\n"
@@ -43,13 +40,7 @@ MALFORMED_NAME = "Mallory"
 
 @pytest.fixture(scope="module")
 def room_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneServerProcess]:
-    workdir = tmp_path_factory.mktemp("foreign-presence")
-    server = StandaloneServerProcess(workdir, [f"--db={workdir / 'rooms.db'}"])
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_server(tmp_path_factory.mktemp("foreign-presence"))
 
 
 class PeerLoop:
@@ -97,24 +88,6 @@ def peers() -> Iterator[PeerLoop]:
         yield loop
     finally:
         loop.close()
-
-
-def shoot(page: Any, name: str) -> Path:
-    target = SHOTS / f"{name}.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target))
-    return target
-
-
-def create_room(page: Any, server: StandaloneServerProcess, name: str) -> str:
-    """Create a room from the landing page; returns its WebSocket URL (with the edit key)."""
-    page.goto(server.url("codecompanion/"))
-    page.locator(".cc-create-name").fill(name)
-    page.locator(".cc-create button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/codecompanion/rooms/[A-Za-z0-9_-]+\?key="))
-    page.wait_for_selector(CONNECTED)
-    room_id, key = re.search(r"/rooms/([A-Za-z0-9_-]+)\?key=([^&#]+)", page.url).groups()
-    return f"ws://127.0.0.1:{server.port}/codecompanion/ws/{room_id}?key={key}"
 
 
 def position(client: int, clock: int, assoc: int = 0) -> dict[str, Any]:
@@ -202,7 +175,7 @@ def test_foreign_and_malformed_presence_show_named_carets_and_never_break_the_ed
     room_server: StandaloneServerProcess, guests: Guests, peers: PeerLoop
 ) -> None:
     ana = guests("ana")
-    url = create_room(ana, room_server, "Ana")
+    url = create_room(ana, room_server, "Ana")["websocket"]
 
     # Cleo, on CodeMirror 5, writes the text: her characters' ids are (her client, 0..n-1).
     cleo = peers.join(url, "cleo")

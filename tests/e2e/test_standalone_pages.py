@@ -12,45 +12,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import ARTIFACTS_DIR, Guests, join_as, wait_until
+from e2e_harness import Guests, join_as, wait_until
+from standalone_room import create_room, running_server, shoot
 
 from codecompanion_ext.testing import StandaloneServerProcess
-
-CONNECTED = ".cc-status[data-status=connected]"
-SHOTS = ARTIFACTS_DIR / "e2e" / "standalone"
 
 
 @pytest.fixture(scope="module")
 def room_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneServerProcess]:
-    workdir = tmp_path_factory.mktemp("standalone")
-    server = StandaloneServerProcess(workdir, [f"--db={workdir / 'rooms.db'}"])
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def shoot(page: Any, name: str, **options: Any) -> Path:
-    target = SHOTS / f"{name}.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target), **options)
-    return target
-
-
-def create_room(page: Any, server: StandaloneServerProcess, name: str) -> dict:
-    """Create a room as anyone may on the standalone server: the landing page's form."""
-    page.goto(server.url("codecompanion/"))
-    page.locator(".cc-create-name").fill(name)
-    page.locator(".cc-create button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/codecompanion/rooms/[A-Za-z0-9_-]+\?key="))
-    page.wait_for_selector(CONNECTED)
-    room_id = re.search(r"/rooms/([A-Za-z0-9_-]+)\?key=", page.url)[1]
-    return {"roomId": room_id, "link": page.url}
+    yield from running_server(tmp_path_factory.mktemp("standalone"))
 
 
 def test_landing_page_join_says_not_found_or_asks_for_the_link(
