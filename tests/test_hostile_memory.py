@@ -275,6 +275,11 @@ async def test_presence_is_bounded_per_connection_and_per_room(start_server):
     fillers = [await server.attacker() for _ in range(17)]
     for number, filler in enumerate(fillers):  # 16 fit in the room's 1 MiB, the 17th not
         filler.send(awareness((1_000 + number, 1, presence(f"f{number}", 64_000))))
+        if number < 16:  # one at a time: each is its own connection, in no set order
+            await eventually(
+                lambda count=number + 2: len(editor.awareness.states) == count,
+                what=f"presence {number}",
+            )
     code, reason = await fillers[-1].close_code()
     assert code == 1008 and "presence is full" in reason, reason
     await eventually(lambda: len(editor.awareness.states) == 17, what="sixteen presences")
