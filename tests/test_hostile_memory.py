@@ -220,6 +220,19 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         process.stop()
 
 
+async def document_of(server: Server, pieces: int, size: int) -> tuple[YClient, YClient]:
+    """An editor that typed `pieces` edits of `size` characters, and a reader that holds
+    them all."""
+    editor = await server.editor().sync()
+    for _ in range(pieces):
+        editor.append("d" * size)
+    reader = await server.editor("Reader").sync()
+    await eventually(
+        lambda: len(reader.text) == pieces * size, timeout=60, what="the whole document"
+    )
+    return editor, reader
+
+
 async def still_syncs(server: Server, editor: YClient, text: str) -> None:
     """The room goes on: an edit reaches a newcomer and the editor stays connected."""
     editor.append(text)
@@ -351,11 +364,7 @@ async def test_sync_answers_stay_within_the_room_backlog(start_server):
     `max_send_backlog` waiting, the room `max_room_send_backlog`; past them the slowest
     are closed, and a newcomer still gets the whole document."""
     server = await start_server()
-    editor = await server.editor().sync()
-    for _ in range(2):
-        editor.append("d" * 12_000_000)
-    reader = await server.editor("Reader").sync()
-    await eventually(lambda: len(reader.text) == 24_000_000, timeout=30, what="the document")
+    editor, reader = await document_of(server, pieces=2, size=12_000_000)
     attackers = [await server.attacker() for _ in range(12)]
     for number, attacker in enumerate(attackers):
         attacker.send(awareness((1_000 + number, 1, {"user": {"name": f"a{number}"}})))
@@ -378,11 +387,7 @@ async def test_a_newcomer_gets_a_whole_64_mb_room_while_others_stall(start_serve
     """A room at `max_document_size` fits in a newcomer's backlog; stalled newcomers asking
     for it too share one encoded answer."""
     server = await start_server()
-    editor = await server.editor().sync()
-    for _ in range(4):
-        editor.append("d" * 16_000_000)
-    reader = await server.editor("Reader").sync()
-    await eventually(lambda: len(reader.text) == 64_000_000, timeout=60, what="the document")
+    editor, reader = await document_of(server, pieces=4, size=16_000_000)
     await reader.close()
     growth = Growth(server)
     stalled = [await server.attacker() for _ in range(5)]
