@@ -223,7 +223,7 @@ class Room:
         # Each connection and what it may do, and which awareness client speaks through which.
         self.peers: dict[Peer, PeerState] = {}
         self._owners: dict[int, Peer] = {}
-        self._outbox: list[tuple[bytes, bytes, Peer | None]] = []  # committed, not yet relayed
+        self._outbox: list[tuple[bytes, bytes]] = []  # committed, not yet relayed
         self._awareness_outbox: list[tuple[list[int], Peer | None, bytes | None]] = []
         # Bytes of each present client's state (its JSON), and their sum.
         self._presence_sizes: dict[int, int] = {}
@@ -247,11 +247,15 @@ class Room:
     # -- connections -------------------------------------------------------------
 
     def add_peer(self, peer: Peer, *, can_edit: bool = True, via_key: bool = False) -> None:
-        """Greet a newcomer as y-websocket does: our state vector, then who is here."""
+        """Greet a newcomer as y-websocket does: our state vector, then who is here.
+
+        The state vector is sent once every edit it counts is committed, so a client may
+        take it as "these of my edits are on disk" (after reconnecting, say)."""
         self.peers[peer] = PeerState(
             can_edit=can_edit, via_key=via_key, work=self.cost.peer_budget()
         )
-        self._send(peer, create_sync_message(self.doc))
+        state_vector = create_sync_message(self.doc)
+        self.journal.then(lambda: self._send(peer, state_vector))
         if self.awareness.states:
             self._send(peer, self._presence())
 
@@ -350,7 +354,7 @@ class Room:
         if decode_state(self.doc.get_state()) == self._clocks:
             return  # it gave up on its first struct: nothing was applied
         applied = self.doc.get_update(encode_state(self._clocks))
-        self._commit(applied, create_update_message(applied), sender=sender)
+        self._commit(applied, create_update_message(applied))
 
     def _crashed(self, sender: Peer) -> None:
         """pycrdt panicked applying an update: the document is unusable (reading it panics
@@ -399,7 +403,7 @@ class Room:
             self._crashed(peer)
             raise ProtocolError("the document update crashed the CRDT library") from None
         wait = self.cost.applied(shape, time.perf_counter() - started, self.peers[peer].work)
-        self._commit(update, relay or create_update_message(update), sender=peer, ends=shape.ends)
+        self._commit(update, relay or create_update_message(update), ends=shape.ends)
         if wait is None:
             raise TooMuchWork("these edits cost the server too much work: slow down and reconnect")
         return wait
@@ -425,7 +429,6 @@ class Room:
         self,
         update: bytes,
         message: bytes,
-        sender: Peer | None,
         ends: dict[int, int] | None = None,
     ) -> None:
         """Persist an applied update, then relay it; on a storage failure relay nothing.
@@ -437,33 +440,33 @@ class Room:
             for client, end in ends.items():
                 if end > self._clocks.get(client, 0):
                     self._clocks[client] = end
-        self.journal.append(update, lambda: self._committed(update, message, sender))
+        self.journal.append(update, lambda: self._committed(update, message))
         self._check_server_parts()
 
-    def _committed(self, update: bytes, message: bytes, sender: Peer | None) -> None:
+    def _committed(self, update: bytes, message: bytes) -> None:
         if self.failed:
             return
-        self._outbox.append((update, message, sender))
+        self._outbox.append((update, message))
         if len(self._outbox) == 1:
             self.journal.then(self._relay_outbox)
 
     def _relay_outbox(self) -> None:
-        """Relay what a batch committed: one update as the bytes received; several merged
-        into one message, so each peer gets one frame per batch however busy the room."""
+        """Relay what a batch committed, to every peer, its senders included: getting an
+        edit back is a client's acknowledgement that it is on disk (as the reference
+        y-websocket server echoes it). One update goes as the bytes received; several are
+        merged into one message, so each peer gets one frame per batch however busy the
+        room."""
         outbox, self._outbox = self._outbox, []
         if not outbox or self.failed:
             return
         if len(outbox) == 1:
-            _, message, sender = outbox[0]
+            message = outbox[0][1]
         else:
-            message = create_update_message(merge_updates(*(update for update, _, _ in outbox)))
-            senders = {sender for _, _, sender in outbox}
-            # A peer gets its own edits back only inside a merge with others' (Yjs skips them).
-            sender = senders.pop() if len(senders) == 1 else None
-        self._broadcast(message, sender)
+            message = create_update_message(merge_updates(*(update for update, _ in outbox)))
+        self._broadcast(message, None)
 
     def _broadcast(self, message: bytes, sender: Peer | None) -> None:
-        """Send one message to every peer but its sender, framed once for all of them."""
+        """Send one message to every peer but `sender` (if any), framed once for all."""
         frame = Broadcast(message)
         for peer in list(self.peers):
             if peer is not sender:
@@ -551,7 +554,7 @@ class Room:
         finally:
             self.doc.unobserve(subscription)
         for update in updates:
-            self._commit(update, create_update_message(update), sender=None)
+            self._commit(update, create_update_message(update))
         if settle:
             self.journal.writer.settle()  # the REST request that asked answers once saved
 

@@ -14,6 +14,7 @@ from pycrdt import (
     Awareness,
     Doc,
     Text,
+    YSyncMessageType,
     create_awareness_message,
     create_update_message,
 )
@@ -21,6 +22,7 @@ from yclient import eventually, typed
 
 from codecompanion_ext.keys import KeyMaker
 from codecompanion_ext.protocol import parse_message
+from codecompanion_ext.room import decode_state
 from codecompanion_ext.rooms import RoomManager
 from codecompanion_ext.store import RoomStore
 
@@ -85,14 +87,33 @@ async def test_updates_of_one_iteration_are_committed_together_then_relayed_as_o
         ]
 
 
-async def test_a_lone_update_is_relayed_as_received_and_not_echoed(tmp_path):
-    _, room, (ana, bob, eve) = setup(tmp_path)
+async def test_a_lone_update_is_relayed_as_received_and_acknowledged_to_its_sender(tmp_path):
+    store, room, (ana, bob, eve) = setup(tmp_path)
+    rows_before = store.count_updates(room.room_id)
     message = create_update_message(typed("solo", 303))
     room.receive(ana, message)
-    await eventually(lambda: bob.received and eve.received, what="the update relayed")
+    assert ana.received == []  # not acknowledged before it is on disk
+    await eventually(lambda: ana.received and bob.received and eve.received, what="the relay")
     await next_iteration()
-    assert ana.received == []
-    assert [m for m, _ in bob.received] == [message] == [m for m, _ in eve.received]
+    # Everyone, the sender included, gets the bytes sent, once, after the commit: for the
+    # sender that is the acknowledgement that its edit is saved.
+    for peer in (ana, bob, eve):
+        assert peer.received == [(message, rows_before + 1)]
+
+
+async def test_a_newcomer_hears_the_state_vector_once_what_it_counts_is_on_disk(tmp_path):
+    store, room, (ana, *_) = setup(tmp_path)
+    room.receive(ana, create_update_message(typed("draft", 404)))
+    late = RecordingPeer(store, room.room_id)
+    rows_before = store.count_updates(room.room_id)
+    room.add_peer(late)
+    assert late.received == []  # the state vector counts the edit in flight
+    await eventually(lambda: late.received, what="the greeting")
+    greeting, rows_when_sent = late.received[0]
+    assert rows_when_sent == rows_before + 1
+    state = parse_message(greeting)
+    assert state.sync_type == YSyncMessageType.SYNC_STEP1
+    assert 404 in decode_state(state.payload)
 
 
 async def test_presence_changes_of_one_iteration_reach_each_peer_as_one_message(tmp_path):

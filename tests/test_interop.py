@@ -8,6 +8,7 @@ import random
 import shutil
 from collections import Counter
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from yclient import eventually
 
@@ -88,3 +89,37 @@ async def test_two_node_providers_and_a_pycrdt_client_converge(
         if node.returncode is None:
             node.stdin.write(b'{"cmd": "exit"}\n')
             await asyncio.wait_for(node.wait(), 10)
+
+
+async def test_the_newest_y_websocket_client_sees_each_edit_acknowledged(
+    room_factory, yclient, jp_http_port, jp_base_url
+):
+    """y-websocket 3.1 turns green only once the server sends an edit back (after saving)."""
+    room = await room_factory("Ana")
+    key = parse_qs(urlsplit(room["links"]["edit"]).query)["key"][0]
+    server_url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}codecompanion/ws"
+    watcher = await yclient(room["roomId"]).sync()
+    edits = 5
+    node = await asyncio.create_subprocess_exec(
+        shutil.which("node") or "node",
+        str(JS / "test" / "acks-peer.mjs"),
+        server_url,
+        room["roomId"],
+        key,
+        str(edits),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=JS,
+    )
+    try:
+        assert (await ask(node))["event"] == "synced"
+        done = await ask(node)
+        assert done["event"] == "acknowledged", done
+        assert len(done["ms"]) == edits
+        expected = "".join(f"[3.1:{n}]" for n in range(edits))
+        assert done["text"] == expected
+        await eventually(lambda: watcher.text == expected, what="the edits relayed to others")
+    finally:
+        if node.returncode is None:
+            node.kill()
+        await node.wait()
