@@ -80,7 +80,12 @@ class CodeRoom(anywidget.AnyWidget):
     status = traitlets.Unicode(
         "connecting", help="connecting, connected, reconnecting, offline or error."
     ).tag(sync=True)
-    unsent_edits = traitlets.Int(0, help="Edits made while disconnected.").tag(sync=True)
+    unsaved_edits = traitlets.Int(
+        0, help="Your edits not yet on the server's disk (kept, and sent again on reconnecting)."
+    ).tag(sync=True)
+    saved = traitlets.Bool(
+        True, help="Whether all your edits are on the server's disk (it sent each one back)."
+    ).tag(sync=True)
     error = traitlets.Unicode("", help="Why the room cannot be used, if it cannot.").tag(sync=True)
     code = traitlets.Unicode("", help="The shared text.").tag(sync=True)
     height = traitlets.Int(320, help="Editor height in pixels.").tag(sync=True)

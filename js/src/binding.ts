@@ -19,9 +19,9 @@ export function bindSession(session: RoomSession, view: RoomView): SessionBindin
   view.setParticipants(session.participants);
   view.setOnline(session.online);
   if (session.ended) view.showError(session.ended, true);
-  else view.setStatus(session.status, session.unsent);
+  else view.setStatus(session.status, session.unsaved);
   const stop = session.subscribe({
-    status: (status, unsent) => view.setStatus(status, unsent),
+    status: (status, unsaved) => view.setStatus(status, unsaved),
     online: (names) => view.setOnline(names),
     participants: (names) => view.setParticipants(names),
     language: (id) => view.setLanguage(id),

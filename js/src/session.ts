@@ -8,11 +8,13 @@ import type { Access, Room } from "./api";
 import { FINAL_CLOSE_CODES } from "./closeCodes";
 import { colorFor } from "./colors";
 import { isLanguage } from "./languages";
+import { SaveTracker } from "./saved";
 
 export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "offline";
 
 export interface SessionEvents {
-  status(status: ConnectionStatus, unsentEdits: number): void;
+  /** The connection, and how many of our edits are not yet on the server's disk. */
+  status(status: ConnectionStatus, unsavedEdits: number): void;
   online(names: string[]): void;
   participants(names: string[]): void;
   code(text: string): void;
@@ -32,6 +34,8 @@ export interface SessionOptions {
 }
 
 const LOCAL_ORIGIN = "codecompanion-local";
+/** y-websocket's message type for sync messages. */
+const MESSAGE_SYNC = 0;
 /** Control, format (bidi, zero-width) and lone surrogate characters: the server closes a
  * connection whose presence name holds one (codecompanion_ext/validation.py), except a
  * zero-width (non-)joiner between two visible non-ASCII characters (emoji, Persian). */
@@ -62,7 +66,7 @@ export class RoomSession {
   private readonly meta = this.doc.getMap<unknown>("meta");
   private readonly participantList = this.doc.getArray<string>("participants");
   private readonly listeners = new Set<Partial<SessionEvents>>();
-  private unsentEdits = 0;
+  private readonly saves: SaveTracker;
   private everSynced = false;
   private endReason = "";
   private readonly onNetworkChange = () => this.reportStatus();
@@ -75,6 +79,8 @@ export class RoomSession {
       params: options.params ?? {},
       disableBc: true,
     });
+    this.saves = new SaveTracker(this.doc, () => this.reportStatus());
+    this.watchSyncMessages();
     // Names the server accepted have none; one it never saw (a widget that opens a room by
     // id asks for a name but joins nothing) must not get this connection closed.
     const name = visibleName(options.name) || "Guest";
@@ -83,10 +89,7 @@ export class RoomSession {
 
     this.provider.on("status", () => this.reportStatus());
     this.provider.on("sync", (synced: boolean) => {
-      if (synced) {
-        this.everSynced = true;
-        this.unsentEdits = 0;
-      }
+      if (synced) this.everSynced = true;
       this.reportStatus();
     });
     this.provider.on("connection-close", (event: CloseEvent | null) => {
@@ -95,12 +98,6 @@ export class RoomSession {
         this.endReason = reason;
         this.provider.disconnect();
         this.emit("ended", reason);
-      }
-    });
-    this.doc.on("update", (_update: Uint8Array, origin: unknown) => {
-      if (origin !== this.provider && !this.isLive) {
-        this.unsentEdits += 1;
-        this.reportStatus();
       }
     });
     window.addEventListener("online", this.onNetworkChange);
@@ -147,9 +144,9 @@ export class RoomSession {
     return this.everSynced ? "reconnecting" : "connecting";
   }
 
-  /** Edits made while not connected (kept, and sent on reconnecting). */
-  get unsent(): number {
-    return this.unsentEdits;
+  /** Our edits not yet on the server's disk: kept, and sent again on reconnecting. */
+  get unsaved(): number {
+    return this.saves.unsaved;
   }
 
   /** Why the server ended the session for good; "" while it has not. */
@@ -214,6 +211,26 @@ export class RoomSession {
 
   private reportStatus(): void {
     // Once ended, the session stays ended: no later close or retry may say otherwise.
-    if (!this.endReason) this.emit("status", this.status, this.unsentEdits);
+    if (!this.endReason) this.emit("status", this.status, this.saves.unsaved);
+  }
+
+  /** Let the save tracker read each sync message the server sends, before the provider
+   * applies it (y-websocket keeps its message handlers per provider, for such uses). */
+  private watchSyncMessages(): void {
+    type Handler = (
+      encoder: unknown,
+      decoder: { arr: Uint8Array; pos: number },
+      ...rest: unknown[]
+    ) => void;
+    const handlers = (this.provider as unknown as { messageHandlers: Handler[] }).messageHandlers;
+    const applySync = handlers[MESSAGE_SYNC];
+    handlers[MESSAGE_SYNC] = (encoder, decoder, ...rest) => {
+      try {
+        this.saves.readSyncMessage(decoder.arr, decoder.pos);
+      } catch {
+        // Not a valid sync message: the provider's own handler reports it.
+      }
+      applySync(encoder, decoder, ...rest);
+    };
   }
 }

@@ -103,13 +103,25 @@ export class RoomView {
       : "Language of this room (changes it for everyone)";
   }
 
-  setStatus(status: ConnectionStatus, unsentEdits: number): void {
+  /** The connection, and whether your edits are on the server's disk: "Saved" only once
+   * the server has sent every one of them back (saved.ts). */
+  setStatus(status: ConnectionStatus, unsavedEdits: number): void {
     this.status.dataset.status = status;
-    const unsent =
-      status !== "connected" && unsentEdits > 0
-        ? ` · ${unsentEdits} edit${unsentEdits === 1 ? "" : "s"} not yet sent`
-        : "";
-    this.status.textContent = STATUS_LABELS[status] + unsent;
+    this.status.dataset.saved = String(unsavedEdits === 0);
+    const edits = `${unsavedEdits} edit${unsavedEdits === 1 ? "" : "s"}`;
+    if (status !== "connected") {
+      this.status.textContent =
+        STATUS_LABELS[status] + (unsavedEdits > 0 ? ` · ${edits} not saved` : "");
+      this.status.title =
+        unsavedEdits > 0 ? "Kept here, and sent again when the connection is back" : "";
+    } else if (this.root.dataset.access === "view") {
+      this.status.textContent = STATUS_LABELS.connected;
+      this.status.title = "";
+    } else {
+      this.status.textContent = unsavedEdits > 0 ? "Saving…" : "Saved";
+      this.status.title =
+        unsavedEdits > 0 ? `${edits} on the way to the server` : "Your edits are on the server";
+    }
   }
 
   setLanguage(id: string): void {

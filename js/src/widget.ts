@@ -22,7 +22,8 @@ interface CodeRoomTraits {
   participants: string[];
   online: string[];
   status: string;
-  unsent_edits: number;
+  unsaved_edits: number;
+  saved: boolean;
   error: string;
   code: string;
   height: number;
@@ -120,11 +121,13 @@ class WidgetRoom {
       language: session.language,
       online: session.online,
       status: session.status,
-      unsent_edits: session.unsent,
+      unsaved_edits: session.unsaved,
+      saved: session.unsaved === 0,
       error: "",
     });
     this.stopPublishing = session.subscribe({
-      status: (status, unsent) => this.publish({ status, unsent_edits: unsent }),
+      status: (status, unsaved) =>
+        this.publish({ status, unsaved_edits: unsaved, saved: unsaved === 0 }),
       online: (names) => this.publish({ online: names }),
       participants: (names) => this.publish({ participants: names }),
       language: (id) => this.publish({ language: id }),

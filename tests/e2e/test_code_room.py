@@ -155,6 +155,14 @@ def test_two_users_co_edit_highlighted_code_with_named_cursors(lab: LabServer, u
     # The kernel sees the shared text and who is there.
     wait_until(lambda: kernel_json(ana, "room.code") == shared, 20, message="room.code == shared")
     assert kernel_json(ana, "room.participants") == ["Ana", "Bob"]
+    # Every edit came back from the server once on its disk.
+    for person in (ana, bob):
+        person.page.wait_for_selector(".cc-status:text-is('Saved')", timeout=20_000)
+        wait_until(
+            lambda who=person: kernel_json(who, "[room.saved, room.unsaved_edits]") == [True, 0],
+            20,
+            message="room.saved",
+        )
     wait_until(
         lambda: kernel_json(bob, "sorted(room.online)") == ["Ana", "Bob"],
         20,
@@ -189,7 +197,7 @@ def test_two_users_co_edit_highlighted_code_with_named_cursors(lab: LabServer, u
     lab.kill()
     ana.page.wait_for_selector(".cc-status[data-status=reconnecting]", timeout=30_000)
     type_while_jupyterlab_complains(ana, "# typed while the server was down")
-    ana.page.wait_for_selector(".cc-status:has-text('not yet sent')", timeout=10_000)
+    ana.page.wait_for_selector(".cc-status:has-text('edits not saved')", timeout=10_000)
     expected = editor_text(ana)
     assert expected.startswith(before) and len(expected) > len(before) + 5
     lab.start()
@@ -200,6 +208,8 @@ def test_two_users_co_edit_highlighted_code_with_named_cursors(lab: LabServer, u
     assert editor_text(ana) == expected
     status, stored = lab.request("GET", f"codecompanion/api/rooms/{room_id}/content")
     assert (status, stored) == (200, expected)
+    # The server sent her offline edits back once saved: the widget says so.
+    ana.page.wait_for_selector(".cc-status:text-is('Saved')", timeout=30_000)
     ana.screenshot("e2e/after-restart-ana.png")
     bob.screenshot("e2e/after-restart-bob.png")
 
