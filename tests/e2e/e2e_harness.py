@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.error import URLError
+from urllib.parse import quote
 
 from codecompanion_ext.testing import JupyterServerProcess
 
@@ -143,15 +144,15 @@ class LabServer(JupyterServerProcess):
 
     name = "lab"
     module = "jupyterlab"
+    app_args: tuple[str, ...] = (
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+    )
 
     def __init__(self, workdir: Path, extra_args: Sequence[str] = ()) -> None:
-        lab_args = (
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabApp.extension_manager=readonly",
-            *extra_args,
-        )
+        lab_args = (*self.app_args, *extra_args)
         super().__init__(workdir, lab_args, root_dir=workdir / "notebooks")
         # The "get official Jupyter news?" toast would cover part of every screenshot.
         labconfig = workdir / "config" / "labconfig"
@@ -217,6 +218,22 @@ class LabServer(JupyterServerProcess):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(notebook, indent=1))
         return Path(path).as_posix()
+
+
+class Notebook7Server(LabServer):
+    """`python -m notebook`: Jupyter Notebook 7 (one document per browser page, at
+    /notebooks/<path>; the file browser at /tree) with everything else as in `LabServer`.
+    Its pages are `Notebook7Page`s."""
+
+    name = "notebook7"
+    module = "notebook"
+    app_args = ("--JupyterNotebookApp.expose_app_in_browser=True",)
+
+    def tree_url(self, token: bool = False) -> str:
+        return self.url(f"tree?token={self.token}" if token else "tree")
+
+    def notebook_url(self, path: str) -> str:
+        return self.url(f"notebooks/{quote(Path(path).as_posix())}")
 
 
 # --------------------------------------------------------------------------- the browser side
@@ -401,6 +418,11 @@ class NotebookPage:
         self.page.evaluate(
             "([p, ms]) => window.__e2e.open(p, ms).then(() => null)", [path, int(timeout * 1000)]
         )
+        return self.wait_for_kernel(path, timeout)
+
+    def wait_for_kernel(self, path: str, timeout: float = KERNEL_TIMEOUT) -> NotebookPage:
+        """Wait until the open notebook `path` has an idle, connected kernel and its cells are
+        on screen; it becomes the current notebook."""
         self.path = path
         try:
             self.page.wait_for_function(
@@ -524,15 +546,45 @@ class NotebookPage:
         return target
 
 
+class Notebook7Page(NotebookPage):
+    """One person's page in Jupyter Notebook 7: `login` opens /tree, and `open_notebook`
+    loads /notebooks/<path> in this page (Notebook 7 shows one document per page). The
+    rest (cells, kernel, screenshots) works as in JupyterLab: Notebook 7 is built on its
+    components, and its `window.jupyterapp` has the same commands and shell API."""
+
+    lab: Notebook7Server
+
+    def login(self, timeout: float = DEFAULT_TIMEOUT * 2) -> NotebookPage:
+        self.page.goto(
+            self.lab.tree_url(token=True), wait_until="domcontentloaded", timeout=timeout * 1000
+        )
+        self.wait_for_app(timeout)
+        return self
+
+    def reload(self, timeout: float = DEFAULT_TIMEOUT * 2) -> NotebookPage:
+        if self.path is None:
+            return self.login(timeout)
+        return self.open_notebook(self.path, max(timeout, KERNEL_TIMEOUT))
+
+    def open_notebook(self, path: str, timeout: float = KERNEL_TIMEOUT) -> NotebookPage:
+        self.page.goto(
+            self.lab.notebook_url(path), wait_until="domcontentloaded", timeout=timeout * 1000
+        )
+        self.wait_for_app(timeout)
+        return self.wait_for_kernel(path, timeout)
+
+
 def new_user(
     browser: Any, lab: LabServer, name: str, timeout: float = DEFAULT_TIMEOUT
 ) -> NotebookPage:
-    """A new browser context (one person), logged into the lab."""
+    """A new browser context (one person), logged into the lab (or into Notebook 7, for a
+    `Notebook7Server`)."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(timeout * 1000)
     context.add_init_script(_INIT_SCRIPT)
     page = context.new_page()
-    user = NotebookPage(lab, context, page, name)
+    page_class = Notebook7Page if isinstance(lab, Notebook7Server) else NotebookPage
+    user = page_class(lab, context, page, name)
     try:
         user.login()
     except Exception:
