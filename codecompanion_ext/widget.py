@@ -1,8 +1,13 @@
 """`CodeRoom`: the notebook editor for a Code Companion room (an anywidget).
 
 The browser does the networking: it calls the room REST API with the page's own
-Jupyter auth and XSRF token, and joins the room's WebSocket. The kernel sees the
-room through synced traits.
+Jupyter auth and XSRF token (or a room link's key), and joins the room's WebSocket. The
+kernel sees the room through synced traits.
+
+One exception: `CodeRoom(name=..., server=..., token=...)` creates its room from the
+kernel, on the server it names, so the token never reaches the page (in VS Code, Colab or
+marimo the page may be shared, and it has no login to that server anyway); the browser
+then joins that room by its link, as `CodeRoom.join(link)` does.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import anywidget
 import traitlets
 
+from .remote_rooms import create_room, server_base_url
 from .validation import LANGUAGES, check_language, check_name
 
 STATIC = Path(__file__).parent / "static"
@@ -54,9 +60,17 @@ class CodeRoom(anywidget.AnyWidget):
     """A live, shared code editor in a notebook.
 
     `CodeRoom(name="Ana", language="python")` creates a room on the Jupyter server
-    that serves this notebook; `CodeRoom.join(link, name="Bob")` joins one. Once
-    the widget is displayed and connected, `room.link` is the link to share and
+    that serves this notebook; `CodeRoom.join(link, name="Bob")` joins one, on any server.
+    Once the widget is displayed and connected, `room.link` is the link to share and
     `room.code` is the shared text (assigning to it replaces the text for everyone).
+
+    In notebooks that Jupyter does not serve (VS Code, Colab, marimo), name the room
+    server: `CodeRoom(name="Ana", server="http://host:8765", token=...)` creates the room
+    there from the kernel, with a Jupyter token of that server or the creation token of a
+    standalone `codecompanion` server (none if it was started without one). The token stays
+    in the kernel: the page only gets the room's link, which the widget joins like
+    `CodeRoom.join(link)`, and `room.link` is set at once. An unreachable server raises
+    `ConnectionError`; a wrong address, token or name raises `ValueError`.
     """
 
     _esm = STATIC / "widget.js"
@@ -89,15 +103,61 @@ class CodeRoom(anywidget.AnyWidget):
     error = traitlets.Unicode("", help="Why the room cannot be used, if it cannot.").tag(sync=True)
     code = traitlets.Unicode("", help="The shared text.").tag(sync=True)
     height = traitlets.Int(320, help="Editor height in pixels.").tag(sync=True)
-    server_url = traitlets.Unicode("", help="Server of a joined room, if not this one.").tag(
-        sync=True
-    )
+    server_url = traitlets.Unicode(
+        "", help="Base URL of the room's server, if not this one (set by join or server=)."
+    ).tag(sync=True)
     _mode = traitlets.Unicode("create").tag(sync=True)
 
-    def __init__(self, name: str = "", language: str = "python", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str = "",
+        language: str = "python",
+        *,
+        server: str = "",
+        token: str = "",
+        **kwargs: Any,
+    ) -> None:
         if name:
             name = check_name(name)
-        super().__init__(name=name, language=check_language(language), **kwargs)
+        language = check_language(language)
+        creating = kwargs.get("_mode", "create") == "create" and not kwargs.get("room_id")
+        if creating and not server and kwargs.get("server_url"):
+            server = kwargs.pop("server_url")  # what `server=` was once spelled
+        if token and not server:
+            raise ValueError(
+                "token= goes with server=: CodeRoom(name=..., server='http://host:8765', "
+                "token=...) creates the room there (on this notebook's own Jupyter server, "
+                "the page's login creates it, without a token)"
+            )
+        if server:
+            if not creating:
+                raise ValueError("server= creates a room; join one with CodeRoom.join(link)")
+            if not name:
+                raise ValueError(
+                    "creating a room on another server needs your name: "
+                    "CodeRoom(name='Ana', server=..., token=...)"
+                )
+            room = create_room(server, name, language, token)
+            language = room.get("programmingLanguage", language)
+            kwargs.update(self._joining(room, server_base_url(server)))
+        super().__init__(name=name, language=language, **kwargs)
+
+    @staticmethod
+    def _joining(room: dict[str, Any], base: str) -> dict[str, Any]:
+        """Traits that make the widget join `room`, just created by the kernel, by its link."""
+        links = room.get("links") or {}
+        link = links.get("edit") or ""
+        server_url, room_id, key = parse_room_link(link) if link else (base, room["roomId"], "")
+        return {
+            "room_id": room_id,
+            "server_url": server_url,
+            "key": key,
+            "link": link,
+            "view_link": links.get("view") or "",
+            "access": room.get("access") or "edit",
+            "participants": list(room.get("participants") or []),
+            "_mode": "join",
+        }
 
     @classmethod
     def join(cls, link_or_room_id: str, name: str = "", **kwargs: Any) -> CodeRoom:

@@ -4,7 +4,8 @@ Runs the real module under Node (js/test/remote-presence.mjs bundles it with esb
 Yjs it uses) on a document of "hello world\\nsecond line" typed by client 1001, with an item of
 another type (`meta.language`) by client 2002:
 
-- this extension's own presence (y-codemirror.next: `cursor` of relative-position objects),
+- this extension's own presence (y-codemirror.next: `cursor` of relative-position objects,
+  published with the same range as y-monaco's `selection`),
   CodeMirror 5's (y-codemirror: `cursor` of JSON strings) and Monaco's (y-monaco:
   `selection` of objects) all become a named, coloured cursor at the right indexes;
 - every malformed state (not an object, missing or wrongly typed fields, garbage JSON,
@@ -51,6 +52,8 @@ def test_own_codemirror5_and_monaco_presence_become_named_cursors():
     expected = {
         # y-codemirror.next (ours): relative positions as JSON objects, as sent on the wire...
         "ours": at(ANA, 3, 8),
+        # ...as our editors publish it: with the same range as y-monaco's `selection`.
+        "oursAsPublished": at(ANA, 3, 8),
         # ...or in Yjs's compact JSON, null fields left out.
         "oursCompact": at(ANA, 3, 8),
         "oursBackwards": at(ANA, 15, 2),

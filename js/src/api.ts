@@ -39,11 +39,20 @@ export interface Server {
   token?: string;
 }
 
-/** The Jupyter server that served this page (JupyterLab or Notebook 7). */
+/** Why a widget cannot create a room on its page's server when Jupyter did not serve it. */
+export const NOT_JUPYTER =
+  "This notebook is not served by Jupyter (VS Code, Colab, marimo, ...), so it has no room " +
+  'server of its own: create the room on one with CodeRoom(name="...", ' +
+  'server="http://host:8765", token="..."), or join one with CodeRoom.join(link).';
+
+/** The Jupyter server that served this page (JupyterLab, Notebook 7, or the classic
+ * notebook's data-base-url); a RoomError when no Jupyter server did. */
 export function pageServer(): Server {
   const element = document.getElementById("jupyter-config-data");
+  const classicBase = document.body?.dataset.baseUrl;
+  if (!element && classicBase === undefined) throw new RoomError(NOT_JUPYTER);
   const config = element ? JSON.parse(element.textContent || "{}") : {};
-  const baseUrl = new URL(config.baseUrl || "/", window.location.origin).href;
+  const baseUrl = new URL(config.baseUrl || classicBase || "/", window.location.origin).href;
   return { baseUrl, token: config.token || undefined };
 }
 
@@ -119,6 +128,17 @@ export class RoomApi {
     return new URL(this.server.baseUrl).origin !== window.location.origin;
   }
 
+  /** This API, for a room it created or opened: on another origin without a key, one that
+   * carries the room's edit (or view) key from the links the server gave. There the
+   * page's cookies are not sent, so the WebSocket would be refused without it. */
+  forRoom(room: Room): RoomApi {
+    if (this.options.key || !this.crossOrigin) return this;
+    const key = [room.links.edit, room.links.view]
+      .map((link) => (link ? parseRoomLink(link)?.key : ""))
+      .find((found) => found);
+    return key ? new RoomApi(this.server, { ...this.options, key }) : this;
+  }
+
   /** The link people open to join a room (with the key, if any). */
   roomLink(roomId: string, key = this.options.key): string {
     const link = `${this.server.baseUrl}codecompanion/rooms/${encodeURIComponent(roomId)}`;
@@ -169,7 +189,14 @@ export class RoomApi {
     } catch {
       payload = null;
     }
-    if (response.ok) return payload as T;
+    if (response.ok && payload !== null) return payload as T;
+    if (response.ok) {
+      throw new RoomError(
+        `The server at ${this.server.baseUrl} did not answer like a Code Companion ` +
+          "server (is this its address?).",
+        response.status,
+      );
+    }
     const reason = payload?.error || response.statusText;
     if (response.status === 404 && !isJson) {
       throw new RoomError(

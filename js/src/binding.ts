@@ -17,12 +17,12 @@ export function bindSession(session: RoomSession, view: RoomView): SessionBindin
   view.setAccess(session.access);
   view.setLanguage(session.language);
   view.setParticipants(session.participants);
-  view.setOnline(session.online);
+  view.setOnline(session.onlinePeople);
   if (session.ended) view.showError(session.ended, true);
   else view.setStatus(session.status, session.unsaved);
   const stop = session.subscribe({
     status: (status, unsaved) => view.setStatus(status, unsaved),
-    online: (names) => view.setOnline(names),
+    onlinePeople: (people) => view.setOnline(people),
     participants: (names) => view.setParticipants(names),
     language: (id) => view.setLanguage(id),
     ended: (reason) => view.showError(reason, true),

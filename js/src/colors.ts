@@ -53,13 +53,18 @@ export interface LabelColors {
 }
 
 /**
- * Colours of a remote cursor's name label. `color` comes from another peer's presence, so
- * anything but a hex colour is replaced by the name's own colour (it also ends up in a style).
+ * The colour a person is shown in: their caret, its label and their Online dot. `color`
+ * comes from their presence, so anything but a hex colour is replaced by the name's own
+ * colour (it ends up in a style).
  */
+export function personColor(color: unknown, name: string): string {
+  return typeof color === "string" && parseHex(color) ? color.trim() : colorFor(name).color;
+}
+
+/** Colours of a remote cursor's name label: the person's colour (personColor), and text. */
 export function labelColors(color: unknown, name: string): LabelColors {
-  const rgb = typeof color === "string" ? parseHex(color) : null;
-  const background = rgb ? (color as string).trim() : colorFor(name).color;
-  const parsed = rgb ?? (parseHex(background) as [number, number, number]);
+  const background = personColor(color, name);
+  const parsed = parseHex(background) as [number, number, number];
   const text = contrastRatio(parsed, WHITE) >= contrastRatio(parsed, BLACK) ? "#ffffff" : "#000000";
   return { background, text };
 }

@@ -10,8 +10,9 @@
 // It shows the peers of other editors too: ./remotePresence reads CodeMirror 5's
 // (y-codemirror) and Monaco's (y-monaco) presence as well as ours, and turns anything
 // malformed into "no cursor". Nothing a peer sends may throw out of this plugin: CodeMirror
-// would disable it for the rest of the session. Its own cursor stays in y-codemirror.next's
-// format.
+// would disable it for the rest of the session. Its own cursor is published in
+// y-codemirror.next's format (`cursor`), and the same range as y-monaco's `selection`, so
+// Monaco peers draw it too (localCursor).
 import { Annotation, type EditorState, type Extension, type Range } from "@codemirror/state";
 import {
   Decoration,
@@ -40,6 +41,29 @@ interface AwarenessChange {
 /** This editor's own presence: y-codemirror.next's format (other editors show it). */
 interface LocalState {
   cursor?: { anchor?: unknown; head?: unknown } | null;
+  selection?: { anchor?: unknown; head?: unknown } | null;
+}
+
+type CursorRange = { anchor: Y.RelativePosition; head: Y.RelativePosition };
+
+/**
+ * The presence fields of this editor's cursor (null: none): y-codemirror.next's `cursor`,
+ * which our editors read first, and the same range as y-monaco's `selection`, the only one
+ * Monaco peers draw. Set together, in one awareness update.
+ */
+export function localCursor(range: CursorRange | null): {
+  cursor: CursorRange | null;
+  selection: CursorRange | null;
+} {
+  return { cursor: range, selection: range };
+}
+
+/** Whether a published `{anchor, head}` is the range given. */
+function publishes(published: LocalState["cursor"], range: CursorRange): boolean {
+  return (
+    Y.compareRelativePositions(readRelativePosition(published?.anchor), range.anchor) &&
+    Y.compareRelativePositions(readRelativePosition(published?.head), range.head)
+  );
 }
 
 /** Say once per kind of failure what went wrong, rather than on every keystroke. */
@@ -118,7 +142,8 @@ function tint(light: unknown, background: string): string {
 export interface Presence {
   getStates(): Map<number, unknown>;
   getLocalState(): unknown;
-  setLocalStateField(field: string, value: unknown): void;
+  /** Replace this peer's whole presence state (one awareness update). */
+  setLocalState(state: Record<string, unknown>): void;
   on(event: "change", handler: (change: AwarenessChange) => void): void;
   off(event: "change", handler: (change: AwarenessChange) => void): void;
 }
@@ -271,17 +296,15 @@ export function remoteCursors(ytext: Y.Text, awareness: Presence): Extension {
       const hasFocus = update.view.hasFocus && update.view.dom.ownerDocument.hasFocus();
       const selection = hasFocus ? update.state.selection.main : null;
       if (selection != null) {
-        const anchor = Y.createRelativePositionFromTypeIndex(ytext, selection.anchor);
-        const head = Y.createRelativePositionFromTypeIndex(ytext, selection.head);
-        const current = local.cursor;
-        const currentAnchor = readRelativePosition(current?.anchor);
-        const currentHead = readRelativePosition(current?.head);
-        const same =
-          Y.compareRelativePositions(currentAnchor, anchor) &&
-          Y.compareRelativePositions(currentHead, head);
-        if (!same) awareness.setLocalStateField("cursor", { anchor, head });
-      } else if (local.cursor != null && hasFocus) {
-        awareness.setLocalStateField("cursor", null);
+        const range = {
+          anchor: Y.createRelativePositionFromTypeIndex(ytext, selection.anchor),
+          head: Y.createRelativePositionFromTypeIndex(ytext, selection.head),
+        };
+        if (!publishes(local.cursor, range) || !publishes(local.selection, range)) {
+          awareness.setLocalState({ ...local, ...localCursor(range) });
+        }
+      } else if ((local.cursor != null || local.selection != null) && hasFocus) {
+        awareness.setLocalState({ ...local, ...localCursor(null) });
       }
     }
 

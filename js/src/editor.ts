@@ -26,7 +26,7 @@ import {
 } from "@codemirror/view";
 import { yCollab, yUndoManagerKeymap } from "y-codemirror.next";
 
-import { type Presence, remoteCursors } from "./cursors";
+import { type Presence, localCursor, remoteCursors } from "./cursors";
 import { languageSupport } from "./languages";
 import type { RoomSession } from "./session";
 import { editorTheme, highlightStyle, isDarkPage, watchPageTheme } from "./theme";
@@ -113,17 +113,20 @@ export class RoomEditor {
     this.stopWatchingTheme();
     this.view.destroy();
     if (cursorPublishers.get(this.session) === this) {
-      // Nobody types here any more: others stop seeing a cursor in it.
+      // Nobody types here any more: others stop seeing a cursor in it (in any format).
       cursorPublishers.delete(this.session);
-      this.session.awareness.setLocalStateField("cursor", null);
+      const { awareness } = this.session;
+      const local = awareness.getLocalState();
+      if (local !== null) awareness.setLocalState({ ...local, ...localCursor(null) });
     }
   }
 
   /**
    * The session's awareness as the cursors plugin sees it from this editor: everyone's
    * presence as it is, but the user's own cursor written only from the editor last typed in.
-   * The plugin writes the `cursor` field from every editor that updates, so with two editors
-   * on one awareness an idle one could move or clear the cursor others see.
+   * The plugin writes the cursor (cursors.ts localCursor: `cursor` and `selection`, the only
+   * presence it writes) from every editor that updates, so with two editors on one awareness
+   * an idle one could move or clear the cursor others see.
    */
   private presence(): Presence {
     const { awareness } = this.session;
@@ -132,11 +135,11 @@ export class RoomEditor {
       getLocalState: () => awareness.getLocalState(),
       on: (event: "change", handler: AwarenessHandler) => awareness.on(event, handler),
       off: (event: "change", handler: AwarenessHandler) => awareness.off(event, handler),
-      setLocalStateField: (field: string, value: unknown) => {
+      setLocalState: (state: Record<string, unknown>) => {
         // The plugin runs inside view updates, so this.view exists by then.
-        if (field === "cursor" && this.view.hasFocus) cursorPublishers.set(this.session, this);
-        if (field === "cursor" && cursorPublishers.get(this.session) !== this) return;
-        awareness.setLocalStateField(field, value);
+        if (this.view.hasFocus) cursorPublishers.set(this.session, this);
+        if (cursorPublishers.get(this.session) !== this) return;
+        awareness.setLocalState(state);
       },
     };
     return presence;

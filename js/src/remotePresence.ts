@@ -9,7 +9,7 @@
 // - y-codemirror (CodeMirror 5): `cursor: {anchor, head}`, each a JSON string of one;
 // - y-monaco: `selection: {anchor, head}`, relative positions as objects.
 // All three put the person in `user: {name, color, colorLight?}`. `cursor` wins over
-// `selection` when both hold a position.
+// `selection` when both hold a position (our editors publish both, the same range: cursors.ts).
 import * as Y from "yjs";
 
 import { parseHex } from "./colors";

@@ -6,16 +6,24 @@ import * as Y from "yjs";
 
 import type { Access, Room } from "./api";
 import { FINAL_CLOSE_CODES } from "./closeCodes";
-import { colorFor } from "./colors";
+import { colorFor, personColor } from "./colors";
 import { isLanguage } from "./languages";
 import { SaveTracker } from "./saved";
 
 export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "offline";
 
+/** Someone connected now, and the colour their caret is drawn in (./cursors). */
+export interface OnlinePerson {
+  name: string;
+  color: string;
+}
+
 export interface SessionEvents {
   /** The connection, and how many of our edits are not yet on the server's disk. */
   status(status: ConnectionStatus, unsavedEdits: number): void;
   online(names: string[]): void;
+  /** The same people, each with their caret's colour (for the Online list's dots). */
+  onlinePeople(people: OnlinePerson[]): void;
   participants(names: string[]): void;
   code(text: string): void;
   language(id: string): void;
@@ -106,7 +114,11 @@ export class RoomSession {
     this.text.observe(() => this.emit("code", this.text.toString()));
     this.meta.observe(() => this.emit("language", this.language));
     this.participantList.observe(() => this.emit("participants", this.participants));
-    this.awareness.on("change", () => this.emit("online", this.online));
+    this.awareness.on("change", () => {
+      const people = this.onlinePeople;
+      this.emit("online", people.map((person) => person.name));
+      this.emit("onlinePeople", people);
+    });
   }
 
   get awareness(): WebsocketProvider["awareness"] {
@@ -130,12 +142,29 @@ export class RoomSession {
 
   /** Who is connected now (by name, sorted). */
   get online(): string[] {
-    const names = new Set<string>();
-    for (const state of this.awareness.getStates().values()) {
-      const name = (state as { user?: { name?: unknown } }).user?.name;
-      if (typeof name === "string" && name) names.add(name);
+    return this.onlinePeople.map((person) => person.name);
+  }
+
+  /**
+   * Who is connected now, sorted by name, each in their caret's colour: the `user.color`
+   * their presence gives if it is a hex colour, else their name's (colors.ts personColor).
+   * A name connected more than once takes the colour of its lowest client id, which is the
+   * same in every peer's view.
+   */
+  get onlinePeople(): OnlinePerson[] {
+    const people = new Map<string, { client: number; color: unknown }>();
+    for (const [client, state] of this.awareness.getStates()) {
+      const user = (state as { user?: { name?: unknown; color?: unknown } } | null)?.user;
+      const name = user?.name;
+      if (typeof name !== "string" || !name) continue;
+      const seen = people.get(name);
+      if (seen === undefined || client < seen.client) {
+        people.set(name, { client, color: user?.color });
+      }
     }
-    return [...names].sort((a, b) => a.localeCompare(b));
+    return [...people]
+      .map(([name, { color }]) => ({ name, color: personColor(color, name) }))
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
 
   get status(): ConnectionStatus {

@@ -1,10 +1,9 @@
 // The room's chrome around the editor: status, room id, copy-link, language menu, people,
 // errors and the guest name prompt. Every user-supplied string goes in as text, never HTML.
 import type { Access } from "./api";
-import { colorFor } from "./colors";
 import { element } from "./dom";
 import { LANGUAGES, isLanguage } from "./languages";
-import type { ConnectionStatus } from "./session";
+import type { ConnectionStatus, OnlinePerson } from "./session";
 
 const STATUS_LABELS: Record<ConnectionStatus, string> = {
   connecting: "Connecting…",
@@ -128,12 +127,13 @@ export class RoomView {
     this.languageMenu.value = isLanguage(id) ? id : "plaintext";
   }
 
-  setOnline(names: string[]): void {
-    this.fillPeople(this.online, names, true);
+  /** Who is online, each with a dot in their caret's colour. */
+  setOnline(people: OnlinePerson[]): void {
+    this.fillPeople(this.online, people);
   }
 
   setParticipants(names: string[]): void {
-    this.fillPeople(this.participants, names, false);
+    this.fillPeople(this.participants, names.map((name) => ({ name })));
   }
 
   setHeight(pixels: number): void {
@@ -199,13 +199,15 @@ export class RoomView {
     });
   }
 
-  private fillPeople(list: HTMLElement, names: string[], dot: boolean): void {
+  /** One item per person; a dot before the name for those given a colour (a hex colour:
+   * session.ts makes it with colors.ts personColor). */
+  private fillPeople(list: HTMLElement, people: { name: string; color?: string }[]): void {
     list.replaceChildren(
-      ...names.map((name) => {
+      ...people.map(({ name, color }) => {
         const item = element("li", "cc-person");
-        if (dot) {
+        if (color !== undefined) {
           const marker = element("span", "cc-dot");
-          marker.style.backgroundColor = colorFor(name).color;
+          marker.style.backgroundColor = color;
           item.append(marker);
         }
         item.append(element("span", "cc-name", name));

@@ -103,14 +103,18 @@ class WidgetRoom {
     else room = await api.create(name, model.get("language"));
     if (this.closed) return;
 
+    // Created on another origin: the room's own key opens its socket (and reopens the room
+    // when the page is reloaded), as with a link.
+    const roomApi = api.forRoom(room);
+    if (roomApi !== api) this.publish({ key: roomApi.options.key });
     const session = new RoomSession({
-      websocketUrl: api.websocketUrl,
-      params: api.websocketParams,
+      websocketUrl: roomApi.websocketUrl,
+      params: roomApi.websocketParams,
       room,
       name,
     });
     this.session = session;
-    this.link = room.links.edit || room.links.view || api.roomLink(room.roomId);
+    this.link = room.links.edit || room.links.view || roomApi.roomLink(room.roomId);
     this.viewLink = room.links.view || "";
     this.publish({
       room_id: room.roomId,

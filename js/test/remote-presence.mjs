@@ -42,6 +42,7 @@ const ANA = { name: "Ana", color: "#d32f2f", colorLight: "#d32f2f33" };
 
 const wellFormed = {
   ours: { user: ANA, cursor: both(wire(3), wire(8)) },
+  oursAsPublished: { user: ANA, cursor: both(wire(3), wire(8)), selection: both(wire(3), wire(8)) },
   oursCompact: { user: ANA, cursor: both(compact(3), compact(8)) },
   oursBackwards: { user: ANA, cursor: both(wire(15), wire(2)) },
   oursAssocBefore: { user: ANA, cursor: both(wire(5, -1), wire(5, -1)) },

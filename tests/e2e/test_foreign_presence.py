@@ -10,8 +10,9 @@ bindings do, with relative positions encoded as Yjs encodes them in JSON
 - a Monaco peer (y-monaco: `selection: {anchor, head}`).
 
 The page shows named carets for the CodeMirror 5 and Monaco peers where their positions are,
-none for the malformed one, still publishes its own cursor (in y-codemirror.next's format,
-seen by a pycrdt peer), and its console has no "CodeMirror plugin crashed" error.
+and their Online dots in the same colours, none for the malformed one, still publishes its own
+cursor (in y-codemirror.next's format, and the same range as y-monaco's `selection`, seen by a
+pycrdt peer), and its console has no "CodeMirror plugin crashed" error.
 """
 
 from __future__ import annotations
@@ -169,6 +170,13 @@ LABELS = """() => Array.from(document.querySelectorAll('.cc-room .cm-ySelectionI
   .map((node) => node.textContent).sort()"""
 SELECTED = """() => Array.from(document.querySelectorAll('.cc-room .cm-ySelection'))
   .map((node) => node.textContent).join('')"""
+# The computed colour of the Online list's dot before `name`.
+DOT = """(name) => {
+  const item = Array.from(document.querySelectorAll('.cc-room .cc-online .cc-person'))
+    .find((node) => node.querySelector('.cc-name').textContent === name);
+  const dot = item && item.querySelector('.cc-dot');
+  return dot ? getComputedStyle(dot).backgroundColor : null;
+}"""
 
 
 def test_foreign_and_malformed_presence_show_named_carets_and_never_break_the_editor(
@@ -228,6 +236,9 @@ def test_foreign_and_malformed_presence_show_named_carets_and_never_break_the_ed
     assert mona_caret["before"] == "    return", mona_caret
     assert mona_caret["background"] == "rgb(56, 142, 60)", mona_caret
     assert ana.evaluate(SELECTED) == "return", "Mona's selection is highlighted"
+    # Their Online dots are in their carets' colours (the ones their presence gives).
+    assert ana.evaluate(DOT, CM5_NAME) == cleo_caret["background"]
+    assert ana.evaluate(DOT, MONACO_NAME) == mona_caret["background"]
     # Both just arrived: their labels show (then fade, as anyone's).
     wait_until(
         lambda: all(ana.evaluate(CARET, who)["opacity"] == 1 for who in (CM5_NAME, MONACO_NAME)),
@@ -258,6 +269,8 @@ def test_foreign_and_malformed_presence_show_named_carets_and_never_break_the_ed
         if not cursor or state == before:
             return None
         assert isinstance(cursor["anchor"], dict) and isinstance(cursor["head"], dict), cursor
+        # The same range as y-monaco's `selection`, for Monaco peers.
+        assert state["selection"] == cursor, state
         head = StickyIndex.from_json(cursor["head"], cleo.code).get_index()
         return head if head == typed_at else None
 
@@ -269,6 +282,17 @@ def test_foreign_and_malformed_presence_show_named_carets_and_never_break_the_ed
     # The foreign carets are still drawn after her edit (the plugin runs on).
     wait_until(lambda: ana.evaluate(LABELS) == sorted([CM5_NAME, MONACO_NAME]), 10)
     assert ana.evaluate(CARET, MONACO_NAME)["before"] == "    return"
+
+    # Cleo's name connected a second time, in another colour: one Online entry, whose dot
+    # takes the colour of the lower client id (the same in every view).
+    twin = peers.join(url, "twin")
+    peers.call(twin.set_presence, {"user": {"name": "Twin", "color": "#f57c00"}})
+    ana.wait_for_selector(".cc-online .cc-name:text-is('Twin')")
+    peers.call(twin.set_presence, {"user": {"name": CM5_NAME, "color": "#f57c00"}})
+    ana.wait_for_selector(".cc-online .cc-name:text-is('Twin')", state="detached")
+    lower = "rgb(25, 118, 210)" if writer < twin.doc.client_id else "rgb(245, 124, 0)"
+    assert ana.evaluate(DOT, CM5_NAME) == lower
+    assert ana.locator(".cc-online .cc-name").all_inner_texts().count(CM5_NAME) == 1
 
     console = guests.console["ana"]
     crashes = [line for line in console if "crashed" in line or line.startswith("pageerror")]

@@ -9,7 +9,8 @@ server, so it joins with the link's key alone): its language follows the room's
 Beside it, our room page (standalone server) and our notebook widget with the room page
 (JupyterLab): text typed on either side appears on the other, a language change on our side
 changes Monaco's model language, and each side shows the other's name; ours show the Monaco
-user's caret and selection where they are.
+user's caret and selection where they are, and Monaco ours (our editors publish y-monaco's
+`selection` beside their own `cursor`); our Online dots are in each person's caret colour.
 """
 
 from __future__ import annotations
@@ -55,6 +56,48 @@ CARET = """(name) => {
 }"""
 SELECTED = """() => Array.from(document.querySelectorAll('.cc-room .cm-ySelection'))
   .map((node) => node.textContent).join('')"""
+# The computed colour of the Online list's dot before `name` in the page's room view.
+DOT = """(name) => {
+  const item = Array.from(document.querySelectorAll('.cc-room .cc-online .cc-person'))
+    .find((node) => node.querySelector('.cc-name').textContent === name);
+  const dot = item && item.querySelector('.cc-dot');
+  return dot ? getComputedStyle(dot).backgroundColor : null;
+}"""
+# The caret and selection y-monaco draws in the Monaco page for the peer named `name`: its
+# decoration (`yRemoteSelection-<client>` on the selected range, with the caret as a
+# `yRemoteSelectionHead-<client>` element before or after it), as the head's 1-based
+# [line, column], the selected text, the text drawn before the head element in its line, the
+# head's colour; and the colour that peer's presence gives.
+MONACO_CARET = """(name) => {
+  const { provider, model, doc } = window.__peer;
+  let client = null;
+  let color = null;
+  provider.awareness.getStates().forEach((state, id) => {
+    if (id !== doc.clientID && state.user && state.user.name === name) {
+      client = id;
+      color = state.user.color;
+    }
+  });
+  if (client === null) return null;
+  const decoration = model.getAllDecorations()
+    .find((d) => (d.options.className || '').split(' ').includes(`yRemoteSelection-${client}`));
+  const head = document.querySelector(`.monaco-editor .view-line .yRemoteSelectionHead-${client}`);
+  if (!decoration || !head) return null;
+  const { range, options } = decoration;
+  const atEnd = Boolean(options.afterContentClassName);
+  const before = document.createRange();
+  before.setStart(head.closest('.view-line'), 0);
+  before.setEndBefore(head);
+  return {
+    head: atEnd
+      ? [range.endLineNumber, range.endColumn]
+      : [range.startLineNumber, range.startColumn],
+    selected: model.getValueInRange(range),
+    before: before.toString().replace(/\u00a0/g, ' '),
+    border: getComputedStyle(head).borderLeftColor,
+    color,
+  };
+}"""
 
 
 class _Files(SimpleHTTPRequestHandler):
@@ -112,6 +155,30 @@ def open_monaco(page: Any, site: str, link: str, name: str = MONA, color: str = 
     query = urlencode({"server": server, "room": room_id, "key": key, "name": name, "color": color})
     page.goto(f"{site}index.html?{query}", timeout=60_000)  # 10 MB of unminified Monaco
     page.wait_for_selector("#status[data-status=connected]", timeout=60_000)
+
+
+def rgb(hex_color: str) -> str:
+    """A "#rrggbb" colour as getComputedStyle gives it."""
+    red, green, blue = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({red}, {green}, {blue})"
+
+
+def monaco_caret(page: Any, name: str) -> dict[str, Any] | None:
+    return page.evaluate(MONACO_CARET, name)
+
+
+def wait_for_monaco_caret(page: Any, name: str, line: int, before: str, selected: str = "") -> None:
+    """Wait until Monaco draws `name`'s caret on `line` after the text `before` (its head),
+    with `selected` selected, in the colour of their presence."""
+    expected = {"head": [line, len(before) + 1], "before": before, "selected": selected}
+
+    def placed() -> bool:
+        caret = monaco_caret(page, name) or {}
+        return {key: caret.get(key) for key in expected} == expected
+
+    wait_until(placed, 20, message=lambda: f"{name}'s caret in Monaco ({monaco_caret(page, name)})")
+    caret = monaco_caret(page, name)
+    assert caret["border"] == rgb(caret["color"]), caret
 
 
 def monaco_text(page: Any) -> str:
@@ -200,6 +267,8 @@ def test_monaco_peer_co_edits_with_the_room_page(
         message=lambda: f"Mona's caret after her line ({ana.evaluate(CARET, MONA)})",
     )
     assert ana.evaluate(CARET, MONA)["background"] == MONA_RGB, "in her colour"
+    # Her Online dot is in that colour too (the one her presence gives, not her name's).
+    assert ana.evaluate(DOT, MONA) == MONA_RGB
 
     # She selects a word (right to left): Ana sees it highlighted, the caret at its start.
     mona.keyboard.press("Control+Shift+ArrowLeft")
@@ -210,7 +279,9 @@ def test_monaco_peer_co_edits_with_the_room_page(
     )
     assert ana.evaluate(CARET, MONA)["before"] == "print(total)  # typed in "
 
-    # Ana types; Monaco shows it.
+    # Mona's selection collapses to her caret (else y-monaco stretches it over what is added
+    # at the end of the text). Ana types; Monaco shows it.
+    mona.keyboard.press("ArrowLeft")
     type_in_room(ana, "\nprint('from the room page')")
     expected += "\nprint('from the room page')"
     wait_until(lambda: editor_text(ana) == expected, 10, message="Ana's line")
@@ -224,6 +295,15 @@ def test_monaco_peer_co_edits_with_the_room_page(
         20,
         message="Monaco draws Ana's line",
     )
+    # Monaco draws Ana's caret after her line (y-monaco reads the `selection` our editors
+    # publish), in her colour, which is her Online dot's on her page.
+    wait_for_monaco_caret(mona, "Ana", 3, "print('from the room page')")
+    assert monaco_caret(mona, "Ana")["border"] == ana.evaluate(DOT, "Ana")
+    shoot(mona, "monaco-peer-shows-room-page-caret")
+    # She selects her line (right to left): Monaco highlights it, her caret at its start.
+    ana.keyboard.press("Shift+Home")
+    wait_for_monaco_caret(mona, "Ana", 3, "", selected="print('from the room page')")
+    shoot(mona, "monaco-peer-shows-room-page-selection")
 
     # Names: Monaco's side lists Ana online and as a participant.
     mona.wait_for_selector("#online li:text-is('Ana')")
@@ -305,6 +385,7 @@ def test_monaco_peer_co_edits_with_the_widget_and_the_room_page(
             message=lambda page=page: f"Mona's caret ({page.evaluate(CARET, MONA)})",
         )
         assert page.evaluate(CARET, MONA)["background"] == MONA_RGB
+        assert page.evaluate(DOT, MONA) == MONA_RGB, "her Online dot in her caret's colour"
     # ... and the kernel has it too.
     nora.wait_for_kernel_value("print(room.code)", mona_line, 30)
 
@@ -316,6 +397,9 @@ def test_monaco_peer_co_edits_with_the_widget_and_the_room_page(
     expected += "\n# room page"
     converged(expected, "the room page's line")
     wait_until(lambda: "# room page" in monaco_lines_on_screen(mona), 20, message="Monaco draws it")
+    # Monaco draws the widget user's caret and the room page user's, each after their line.
+    wait_for_monaco_caret(mona, "Nora", 2, "print(total)  # widget")
+    wait_for_monaco_caret(mona, "Gia", 3, "# room page")
 
     # The widget's language menu changes Monaco's model language (and the room page's menu).
     nora.page.select_option(".cc-room .cc-language", "go")
