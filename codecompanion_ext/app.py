@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jupyter_core.paths import jupyter_data_dir
+from jupyter_server._tz import utcnow
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Int, Unicode, default
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 
 from . import defaults
+from .activity import ActivityReport
 from .auth import CreationPolicy
+from .forwarded import LOOPBACK, TrustedProxies, check_entries
 from .handlers import (
     ContentHandler,
     ExportHandler,
@@ -22,7 +27,7 @@ from .handlers import (
 )
 from .keys import KeyMaker, load_or_create_secret
 from .limits import AddressLimiter
-from .pages import page_handlers
+from .pages import check_frame_ancestors, page_handlers
 from .rooms import RoomManager
 from .store import RoomStore, StoreError
 from .websocket import RoomWebSocketHandler
@@ -154,14 +159,57 @@ class CodeCompanionApp(ExtensionApp):
         help="With open_creation, require this token (header X-Creation-Token) to create rooms.",
     )
     public_url = Unicode(
-        "",
         config=True,
-        help="Scheme and host that room links start with (default: the one each request used).",
+        help="Scheme and host that room links start with, such as https://hub.example.org "
+        "(default: on JupyterHub, the hub's public_url if it has one; else the scheme and "
+        "host each request came to, as a trusted proxy forwarded them).",
+    )
+    trusted_proxies = List(
+        Unicode(),
+        default_value=list(LOOPBACK),
+        config=True,
+        help="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Proto, "
+        "X-Forwarded-Host and X-Forwarded-For are believed (the first scheme and host, as "
+        "the browser used them; the last client address not a proxy's); '*' for every peer, "
+        "which ServerApp.trust_xheaders (set by jupyterhub-singleuser) implies.",
+    )
+    frame_ancestors = Unicode(
+        "'self'",
+        config=True,
+        help="Who may show room pages in a frame (CSP frame-ancestors sources, separated by "
+        "spaces), e.g. \"'self' https://lms.example.edu\" for a learning platform.",
+    )
+    activity_interval = Float(
+        defaults.ACTIVITY_INTERVAL,
+        config=True,
+        help="Edits relayed in rooms count as this server's activity (its last_activity, "
+        "which JupyterHub's idle culler reads), reported at most once per this many "
+        "seconds; 0: room traffic is never activity. Presence alone never counts.",
     )
     link_secret_path = Unicode(
         config=True,
         help="File holding the secret room keys are derived from (default: beside db_path).",
     )
+
+    @default("public_url")
+    def _default_public_url(self) -> str:
+        """JupyterHub tells a server its public URL when the hub is configured with one."""
+        hub = urlsplit(os.environ.get("JUPYTERHUB_PUBLIC_URL", ""))
+        return f"{hub.scheme}://{hub.netloc}" if hub.scheme and hub.netloc else ""
+
+    @validate("trusted_proxies")
+    def _check_trusted_proxies(self, proposal: dict) -> list[str]:
+        try:
+            return check_entries(proposal["value"])
+        except ValueError as e:
+            raise TraitError(f"trusted_proxies: {e}") from None
+
+    @validate("frame_ancestors")
+    def _check_frame_ancestors(self, proposal: dict) -> str:
+        try:
+            return check_frame_ancestors(proposal["value"])
+        except ValueError as e:
+            raise TraitError(f"frame_ancestors: {e}") from None
 
     @default("link_secret_path")
     def _default_link_secret_path(self) -> str:
@@ -199,8 +247,25 @@ class CodeCompanionApp(ExtensionApp):
             max_room_presence=self.max_room_presence_size,
             max_send_backlog=self.max_send_backlog,
             max_room_send_backlog=self.max_room_send_backlog,
+            on_edit=self._activity_report(),
         )
         self.log.info("Code Companion rooms are stored in %s", self.db_path)
+
+    def _activity_report(self) -> ActivityReport | None:
+        """What rooms call as they relay edits: jupyter_server's `last_activity` reads every
+        setting named `*_last_activity`, and jupyterhub-singleuser reports it to the hub."""
+        if self.activity_interval <= 0:
+            return None
+        settings = self.serverapp.web_app.settings
+
+        def report() -> None:
+            settings["codecompanion_last_activity"] = utcnow()
+
+        return ActivityReport(self.activity_interval, report)
+
+    def _trusted_proxies(self) -> TrustedProxies:
+        everyone = ["*"] if getattr(self.serverapp, "trust_xheaders", False) else []
+        return TrustedProxies([*self.trusted_proxies, *everyone])
 
     def initialize_handlers(self) -> None:
         if self.storage_error is not None:
@@ -215,6 +280,7 @@ class CodeCompanionApp(ExtensionApp):
             "public_url": self.public_url.rstrip("/"),
             "creation_limiter": AddressLimiter(self.rooms_per_minute_per_address),
             "join_limiter": AddressLimiter(self.joins_per_minute_per_address),
+            "trusted_proxies": self._trusted_proxies(),
         }
         ws = {
             "rooms": self.rooms,
@@ -234,7 +300,7 @@ class CodeCompanionApp(ExtensionApp):
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/keys/?", KeysHandler, api),
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/export/?", ExportHandler, api),
                 (rf"/codecompanion/ws/{ROOM_ID}/?", RoomWebSocketHandler, ws),
-                *page_handlers(ROOM_ID),
+                *page_handlers(ROOM_ID, self.frame_ancestors),
             ]
         )
 

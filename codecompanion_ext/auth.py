@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
@@ -119,6 +120,7 @@ class RoomAccessMixin(SecretsStayOutOfLogs):
     auth_resource = AUTH_RESOURCE
     rooms: RoomManager
     creation: CreationPolicy
+    room_action: Action | None = None
 
     def room_key(self) -> str | None:
         request = self.request  # type: ignore[attr-defined]
@@ -144,12 +146,26 @@ class RoomAccessMixin(SecretsStayOutOfLogs):
         if user is None:
             self._say_if_unknown(action, room_id)
             raise HTTPError(403, "log in to Jupyter or use a room link")
+        self.room_action = action  # for authorizers that tell actions apart (hub.py's)
         allowed = await ensure_async(
             self.authorizer.is_authorized(self, user, JUPYTER_VERBS[action], AUTH_RESOURCE)  # type: ignore[attr-defined]
         )
         if not allowed:
             raise HTTPError(403, f"not allowed to {action} rooms")
         return Access(can_edit=True, via_key=False)
+
+    async def room_name(self, requested: str) -> str:
+        """The name to create or join a room under: the one asked for, unless the identity
+        provider vouches for names (a hub service's gives a hub user their hub name)."""
+        name_for = getattr(self.identity_provider, "name_for", None)  # type: ignore[attr-defined]
+        if name_for is None:
+            return requested
+        return await name_for(self.current_user, requested)  # type: ignore[attr-defined]
+
+    async def presence_rule(self) -> Callable[[str], str | None] | None:
+        """What is wrong with a presence name of this connection (None: any valid name)."""
+        rule = getattr(self.identity_provider, "presence_rule", None)  # type: ignore[attr-defined]
+        return None if rule is None else await rule(self.current_user)  # type: ignore[attr-defined]
 
     def _say_if_unknown(self, action: Action, room_id: str | None) -> None:
         """404 for reading an unknown room, whoever asks. Whether a room exists is no secret

@@ -22,3 +22,4 @@ MAX_UPDATE_MS = 25.0  # estimated loop time one document update may cost, at wor
 ROOM_CPU_SHARE = 0.25  # share of one core a room's (and a peer's) updates may use on average
 MAX_PARTICIPANTS_PER_ROOM = 500  # names one room lists (0: no limit); a class is far below
 JOINS_PER_MINUTE_PER_ADDRESS = 300  # joins one client address may make (0: no limit)
+ACTIVITY_INTERVAL = 30.0  # seconds between reports of room edits as server activity

@@ -14,6 +14,7 @@ from tornado import web
 
 from .auth import KEY_HEADER, Access, Action, CreationPolicy, RoomAccessMixin
 from .export import export_room, read_export
+from .forwarded import TrustedProxies, client_address, link_origin
 from .limits import AddressLimiter
 from .rooms import ParticipantLimit, RoomLimit, RoomManager, RoomNotFound
 from .store import RoomRecord, StoreError
@@ -74,8 +75,10 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
         public_url: str,
         creation_limiter: AddressLimiter,
         join_limiter: AddressLimiter,
+        trusted_proxies: TrustedProxies,
     ) -> None:
         self.rooms = rooms
+        self.trusted_proxies = trusted_proxies
         self.creation_limiter = creation_limiter
         self.join_limiter = join_limiter
         self.page_size = page_size
@@ -137,9 +140,9 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
     def room_json(self, room: RoomRecord, access: Access | None = None) -> dict[str, Any]:
         access = access or self.access
         api = url_path_join(self.base_url, "codecompanion/api/rooms", room.room_id)
-        page = (
-            self.public_url or f"{self.request.protocol}://{self.request.host}"
-        ) + url_path_join(self.base_url, "codecompanion/rooms", room.room_id)
+        page = (self.public_url or link_origin(self.request, self.trusted_proxies)) + url_path_join(
+            self.base_url, "codecompanion/rooms", room.room_id
+        )
         keys = self.rooms.room_keys(room)
         visible = ("edit", "view") if access.can_edit else ("view",)
         return {
@@ -157,6 +160,10 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
                 **{kind: f"{page}?key={keys[kind]}" for kind in visible},
             },
         }
+
+    def client_address(self) -> str:
+        """Whom rate limits count: the client, behind a trusted proxy too."""
+        return client_address(self.request, self.trusted_proxies)
 
     def write_room(self, room: RoomRecord, status: int = 200) -> None:
         self.set_status(status)
@@ -195,9 +202,9 @@ class RoomsHandler(RoomApiHandler):
     @room_api("create")
     async def post(self) -> None:
         body = self.json_body(("name", "programmingLanguage"))
-        owner = check_name(body.get("name"))
+        owner = await self.room_name(check_name(body.get("name")))
         language = check_language(body.get("programmingLanguage", DEFAULT_LANGUAGE))
-        if not self.creation_limiter.allow(self.request.remote_ip or ""):
+        if not self.creation_limiter.allow(self.client_address()):
             raise web.HTTPError(
                 429, "too many rooms created from this address: try again in a minute"
             )
@@ -234,8 +241,8 @@ class ParticipantsHandler(RoomApiHandler):
     @room_api("join")
     async def post(self, room_id: str) -> None:
         body = self.json_body(("name",))
-        name = check_name(body.get("name"))
-        if not self.join_limiter.allow(self.request.remote_ip or ""):
+        name = await self.room_name(check_name(body.get("name")))
+        if not self.join_limiter.allow(self.client_address()):
             raise web.HTTPError(429, "too many joins from this address: try again in a minute")
         self.write_room(self.rooms.join(room_id, name))
 

@@ -17,6 +17,7 @@ presence is checked before it is applied, what waits unread for each peer is cou
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -92,6 +93,7 @@ class PeerState:
     told_view_only: bool = False
     spoofed_awareness: int = 0
     claimed: set[int] = field(default_factory=set)  # every presence client id it spoke for
+    name_rule: Callable[[str], str | None] | None = None  # what its presence names may be
     answers: dict[int, bytes] = field(default_factory=dict)  # sync answers awaiting a commit
 
 
@@ -170,12 +172,15 @@ class Room:
         max_room_send_backlog: int = defaults.MAX_ROOM_SEND_BACKLOG,
         writer: Writer | None = None,
         record: RoomRecord | None = None,
+        on_edit: Callable[[], None] | None = None,
     ) -> None:
         """`history` is the room's stored updates; `writer` stores new ones (by default a
         writer of its own on `store`); `record` is the room as the rooms table has it (by
         default read from `store`): the document's `participants` and `meta.language` are
-        kept in the shape it gives them."""
+        kept in the shape it gives them. `on_edit` is called as each batch of edits is
+        relayed (the server's activity, see `activity`)."""
         self.room_id = room_id
+        self.on_edit = on_edit
         self.max_awareness_state = max_awareness_state
         self.max_presence_client_ids = max_presence_client_ids
         self.max_room_presence = max_room_presence
@@ -258,6 +263,12 @@ class Room:
         self.journal.then(lambda: self._send(peer, state_vector))
         if self.awareness.states:
             self._send(peer, self._presence())
+
+    def restrict_names(self, peer: Peer, rule: Callable[[str], str | None]) -> None:
+        """Check every presence name `peer` shows with `rule` (what is wrong with it, or
+        None); a name it refuses closes the peer (1008). A hub service's names are vouched
+        for this way (hub.py)."""
+        self.peers[peer].name_rule = rule
 
     def remove_peer(self, peer: Peer) -> None:
         """Forget a connection and clear the presence it spoke for."""
@@ -464,6 +475,8 @@ class Room:
         else:
             message = create_update_message(merge_updates(*(update for update, _ in outbox)))
         self._broadcast(message, None)
+        if self.on_edit is not None:
+            self.on_edit()
 
     def _broadcast(self, message: bytes, sender: Peer | None) -> None:
         """Send one message to every peer but `sender` (if any), framed once for all."""
@@ -687,6 +700,7 @@ class Room:
                         entry.client_id,
                     )
                 return
+        self._check_names(peer, entries)
         sizes = self._check_presence(peer, self._news(entries))
         changed = self._collect_awareness_changes(
             lambda: self.awareness.apply_awareness_update(payload, peer)
@@ -715,6 +729,18 @@ class Room:
             if entry.clock > clock or (entry.clock == clock and leaving and present):
                 news[client_id] = entry
         return news
+
+    def _check_names(self, peer: Peer, entries: list[AwarenessEntry]) -> None:
+        rule = self.peers[peer].name_rule
+        if rule is None:
+            return
+        for entry in entries:
+            state = json.loads(entry.state_json)  # parsed and checked once already
+            user = state.get("user") if isinstance(state, dict) else None
+            name = user.get("name") if isinstance(user, dict) else None
+            problem = rule(name) if isinstance(name, str) else None
+            if problem:
+                raise PresenceLimit(f"presence name refused: {problem}")
 
     def _check_presence(self, peer: Peer, news: dict[int, AwarenessEntry]) -> dict[int, int]:
         """Refuse presence past its bounds: client ids a connection speaks for over its life,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from pycrdt import Array, Doc, Map
@@ -82,7 +83,9 @@ class RoomManager:
         max_room_presence: int = defaults.MAX_ROOM_PRESENCE,
         max_send_backlog: int = defaults.MAX_SEND_BACKLOG,
         max_room_send_backlog: int = defaults.MAX_ROOM_SEND_BACKLOG,
+        on_edit: Callable[[], None] | None = None,
     ) -> None:
+        """`on_edit` is called whenever a room relays edits (the server's activity)."""
         self.store = store
         self.keys = keys
         self.log = log
@@ -99,6 +102,7 @@ class RoomManager:
         self.max_room_presence = max_room_presence
         self.max_send_backlog = max_send_backlog
         self.max_room_send_backlog = max_room_send_backlog
+        self.on_edit = on_edit
         self.live: dict[str, Room] = {}
         self.writer = Writer(store, log=log)
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
@@ -274,6 +278,7 @@ class RoomManager:
             log=self.log,
             writer=self.writer,
             record=self.get(room_id),
+            on_edit=self.on_edit,
         )
         if room.journal.rows > 1:
             self._compact_later(room)

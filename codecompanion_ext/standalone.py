@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
@@ -46,6 +47,8 @@ NO_CODE = (
     "(no kernels, sessions, terminals or files), it only serves rooms."
 )
 
+# Set in the environment of a service a hub starts (JupyterHub.services).
+HUB_SERVICE_ENV = ("JUPYTERHUB_SERVICE_NAME", "JUPYTERHUB_API_TOKEN")
 GC_YOUNG_THRESHOLD = 10_000  # Python's default is 700 allocations
 NETWORK_OPTIONS = ("ip", "port", "port-retries", "sock", "sock-mode", "keyfile", "certfile")
 aliases = {
@@ -152,6 +155,8 @@ class CodeCompanionServer(ServerApp):
         # and two processes must not serve the same rooms (each would hold its own copy).
         default_db = Path(jupyter_data_dir()) / "codecompanion" / "standalone-rooms.db"
         config = Config({"CodeCompanionApp": {"open_creation": True, "db_path": str(default_db)}})
+        if started_by_hub():
+            config.merge(hub_mode_config())
         config.merge(kwargs.pop("config", Config()))
         super().__init__(config=config, **kwargs)
 
@@ -220,6 +225,10 @@ class CodeCompanionServer(ServerApp):
 
     def init_webapp(self) -> None:
         super().init_webapp()
+        if started_by_hub():
+            # As in a hub's single-user server: Tornado's own XSRF check would run before
+            # the hub's login is known; Jupyter's (the hub's rules) runs once it is.
+            self.web_app.settings["xsrf_cookies"] = False
         gone = r"/api/(?:kernels|kernelspecs|sessions|terminals|contents)(?:/.*)?"
         self.web_app.add_handlers(".*$", [(url_path_join(self.base_url, gone), NoCodeHandler)])
         if self.autoreload:
@@ -232,6 +241,9 @@ class CodeCompanionServer(ServerApp):
     def landing_urls(self) -> list[str]:
         """The landing page, as others on the network can reach it."""
         path = url_path_join(self.base_url, "codecompanion/")
+        public = self.rooms_app.public_url if self.rooms_app is not None else ""
+        if started_by_hub() and public:
+            return [public.rstrip("/") + path]  # students come through the hub
         urls = [self._get_urlparts(path=path, ip=host).geturl() for host in self._hosts()]
         return list(dict.fromkeys(urls))
 
@@ -262,7 +274,9 @@ class CodeCompanionServer(ServerApp):
             self.log.removeFilter(kernel_talk)
         rooms = self.rooms_app
         creation = "anyone who can open the page can create a room"
-        if rooms is not None and not rooms.open_creation:
+        if started_by_hub():
+            creation = "creating rooms needs a hub login (HubAuthorizer's groups)"
+        elif rooms is not None and not rooms.open_creation:
             creation = "creating a room needs a Jupyter login"
         elif rooms is not None and rooms.creation_token:
             creation = "creating a room needs the creation token"
@@ -293,6 +307,21 @@ class _DropMessages(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(self.prefix)
+
+
+def started_by_hub() -> bool:
+    """Whether a JupyterHub started this server as a managed service (see hub.py)."""
+    return all(os.environ.get(name) for name in HUB_SERVICE_ENV)
+
+
+def hub_mode_config() -> Config:
+    """hub.py's defaults; it needs the `jupyterhub` package, which only a hub has."""
+    try:
+        from .hub import hub_config
+    except ImportError as e:
+        message = f"codecompanion runs as a JupyterHub service only with jupyterhub: {e}"
+        raise SystemExit(message) from None
+    return hub_config()
 
 
 def settle_garbage_collector() -> None:

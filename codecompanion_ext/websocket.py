@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from asyncio import Future
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -110,8 +110,10 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
         "creation",
         "last_ping",
         "last_pong",
+        "name_rule",
         "rate",
         "room",
+        "room_action",
         "rooms",
     )
 
@@ -129,6 +131,7 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
     ) -> None:
         self._ping_interval_ms = ping_interval * 1000
         self.room = None
+        self.name_rule: Callable[[str], str | None] | None = None
         self.last_ping = self.last_pong = 0.0
         self._socket: IOStream | None = None  # kept past close(), for `abort`
         self.rooms = rooms
@@ -178,6 +181,7 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
             return
         try:
             self.access = await self.authorize("connect", self.path_kwargs["room_id"])
+            self.name_rule = await self.presence_rule()
         except StoreError as e:
             self.log.error("room storage failed: %s", e)
             raise HTTPError(503, "room storage is unavailable") from None
@@ -201,6 +205,8 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, RoomAccessMixin, Ju
             self.room = self.rooms.connect(
                 room_id, self, can_edit=self.access.can_edit, via_key=self.access.via_key
             )
+            if self.name_rule is not None:
+                self.room.restrict_names(self, self.name_rule)
         except RoomNotFound as e:
             self.close(CloseCode.ROOM_NOT_FOUND, close_reason(str(e)))
         except RoomFull as e:

@@ -12,6 +12,7 @@ then joins that room by its link, as `CodeRoom.join(link)` does.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -56,6 +57,17 @@ def parse_room_link(link_or_room_id: str) -> RoomLink:
     return RoomLink(server, match["room"], key)
 
 
+def hub_user_name() -> str:
+    """The JupyterHub user this kernel runs for, as a room name: a hub sets
+    `JUPYTERHUB_USER` for each single-user server, and its kernels inherit it. "" off a hub,
+    or when the hub's name is not a valid room name (the widget then asks for one)."""
+    user = os.environ.get("JUPYTERHUB_USER", "")
+    try:
+        return check_name(user) if user.strip() else ""
+    except ValueError:
+        return ""
+
+
 class CodeRoom(anywidget.AnyWidget):
     """A live, shared code editor in a notebook.
 
@@ -71,6 +83,8 @@ class CodeRoom(anywidget.AnyWidget):
     in the kernel: the page only gets the room's link, which the widget joins like
     `CodeRoom.join(link)`, and `room.link` is set at once. An unreachable server raises
     `ConnectionError`; a wrong address, token or name raises `ValueError`.
+
+    On JupyterHub, `name` defaults to your hub user name (an explicit one wins).
     """
 
     _esm = STATIC / "widget.js"
@@ -117,8 +131,7 @@ class CodeRoom(anywidget.AnyWidget):
         token: str = "",
         **kwargs: Any,
     ) -> None:
-        if name:
-            name = check_name(name)
+        name = check_name(name) if name else hub_user_name()
         language = check_language(language)
         creating = kwargs.get("_mode", "create") == "create" and not kwargs.get("room_id")
         if creating and not server and kwargs.get("server_url"):
@@ -161,7 +174,8 @@ class CodeRoom(anywidget.AnyWidget):
 
     @classmethod
     def join(cls, link_or_room_id: str, name: str = "", **kwargs: Any) -> CodeRoom:
-        """Join an existing room by its link or id; without a name the widget asks for one."""
+        """Join an existing room by its link or id; without a name, your JupyterHub user name
+        is used on a hub, and elsewhere the widget asks for one."""
         server_url, room_id, key = parse_room_link(link_or_room_id)
         return cls(
             name=name, room_id=room_id, server_url=server_url, key=key, _mode="join", **kwargs

@@ -45,6 +45,7 @@ async def test_landing_page_needs_no_login_and_sets_the_xsrf_cookie(jp_fetch, jp
         "loggedIn": False,
         "openCreation": False,
         "creationTokenRequired": False,
+        "loginUrl": f"{jp_base_url}codecompanion/login",
     }
     assert (await fetch(jp_fetch, "codecompanion")).code == 200
 

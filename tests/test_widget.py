@@ -17,6 +17,26 @@ from codecompanion_ext.testing import JupyterServerProcess, StandaloneServerProc
 from codecompanion_ext.widget import STATIC, CodeRoom, parse_room_link
 
 
+@pytest.fixture(autouse=True)
+def _not_on_a_hub(monkeypatch):
+    """These tests run the same inside a JupyterHub (whose kernels have $JUPYTERHUB_USER)."""
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+
+
+def test_on_a_hub_the_name_defaults_to_the_hub_user_and_an_explicit_one_wins(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_USER", "teacher")
+    assert CodeRoom().name == "teacher"
+    assert CodeRoom.join("q5WkT0b0yR1m8Jc2xVn3aw").name == "teacher"
+    assert CodeRoom(name=" Ana ").name == "Ana"
+    assert CodeRoom.join("q5WkT0b0yR1m8Jc2xVn3aw", name="Bob").name == "Bob"
+    # A hub name that is no valid room name is not used: the widget asks instead.
+    for unusable in ("x" * 65, "a\u202eb", "  "):
+        monkeypatch.setenv("JUPYTERHUB_USER", unusable)
+        assert CodeRoom().name == ""
+    monkeypatch.delenv("JUPYTERHUB_USER")
+    assert CodeRoom().name == ""  # off a hub, the widget asks for a name
+
+
 def test_create_sets_name_language_and_create_mode():
     room = codecompanion_ext.CodeRoom(name="  Ana ", language="rust")
     assert (room.name, room.language, room._mode) == ("Ana", "rust", "create")

@@ -1,6 +1,7 @@
 // The room REST API as the browser calls it. Two ways in:
 // - the page's own Jupyter login (cookie and XSRF token, or a token), same origin;
-// - a room key from a link (?key=...): sent as X-Room-Key, with no cookies, from any origin.
+// - a room key from a link (?key=...): sent as X-Room-Key, from any origin (with cookies only
+//   on the page's own origin, where a JupyterHub service tells hub users by them).
 
 export type Access = "edit" | "view";
 
@@ -20,12 +21,17 @@ export class RoomError extends Error {
     message: string,
     /** The HTTP status, or 0 when the server could not be reached. */
     readonly status = 0,
-    /** "room-not-found" when the server has the extension and no such room. */
+    /** "room-not-found" when the server has the extension and no such room;
+     * SERVER_NOT_RUNNING when a JupyterHub answered for a server it does not run now. */
     readonly code = "",
   ) {
     super(message);
   }
 }
+
+/** The code of a RoomError that says the room's server is not running now (it is on a
+ * JupyterHub that answered in its place): worth trying again later, unlike the others. */
+export const SERVER_NOT_RUNNING = "server-not-running";
 
 /** What to tell people when `error` stopped something: our own messages as they are. */
 export function errorText(error: unknown): string {
@@ -90,6 +96,37 @@ export function parseRoomLink(text: string): RoomLink | null {
   };
 }
 
+/**
+ * Whether a JupyterHub answered in place of the room's server, because that server is not
+ * running (stopped, culled, or not yet started): the hub's proxy sends its requests to the
+ * hub then. The hub says so with a 424 ("server not running"; 503 with its legacy setting),
+ * redirects to its login or spawn pages, refuses a POST for its own missing XSRF token, or
+ * (while the proxy still has the route of a server that died) serves a 502-504 error page.
+ * A Code Companion server answers every API call with JSON, and never like that.
+ */
+export function hubAnsweredForStoppedServer(
+  response: Pick<Response, "status" | "redirected" | "url">,
+  isJson: boolean,
+  payload: unknown,
+  text: string,
+): boolean {
+  const { status } = response;
+  if (status < 300 && isJson && payload !== null) return false; // answered after all
+  const fields = (payload ?? {}) as { error?: unknown; message?: unknown };
+  const hubJson = isJson && typeof fields.message === "string" && fields.error === undefined;
+  if (status === 424 || (status === 503 && hubJson)) return true;
+  if (response.redirected) {
+    try {
+      if (new URL(response.url).pathname.includes("/hub/")) return true;
+    } catch {
+      // No URL to read: not the hub's redirect.
+    }
+  }
+  if (isJson) return false;
+  if (status === 403 && /xsrf/i.test(text)) return true;
+  return status === 502 || status === 503 || status === 504;
+}
+
 function cookie(name: string): string | undefined {
   const match = document.cookie.match(new RegExp(`(?:^|; )${name}=([^;]*)`));
   return match ? decodeURIComponent(match[1]) : undefined;
@@ -117,10 +154,12 @@ export class RoomApi {
     return `${this.server.baseUrl.replace(/^http/, "ws")}codecompanion/ws`;
   }
 
-  /** Query parameters of the room's WebSocket: the key, or else the page's token. */
+  /** Query parameters of the room's WebSocket: the key, or else, on another origin only,
+   * the page's token. A same-origin socket carries the page's cookies, which authenticate it
+   * (as JupyterLab's own sockets do): a token in its URL would end up in access logs. */
   get websocketParams(): Record<string, string> {
     if (this.options.key) return { key: this.options.key };
-    return this.server.token ? { token: this.server.token } : {};
+    return this.server.token && this.crossOrigin ? { token: this.server.token } : {};
   }
 
   /** Whether the server is another origin than this page's (its cookies are not ours). */
@@ -161,8 +200,10 @@ export class RoomApi {
     const { key, creationToken } = this.options;
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    // With a key, no cookie goes along (the server ignores them then, and other origins
-    // allow only credential-less requests); without one, the page's Jupyter login does.
+    // With a key, the key alone authorizes (other origins allow only credential-less
+    // requests); the page's cookies go along on its own origin only, where a JupyterHub
+    // service reads who is signed in, to vouch for their name. Without a key, the page's
+    // Jupyter login authorizes.
     const withLogin = !key && !this.crossOrigin;
     if (key) headers["X-Room-Key"] = key;
     if (withLogin) {
@@ -176,7 +217,7 @@ export class RoomApi {
       response = await fetch(this.apiUrl + path, {
         method,
         headers,
-        credentials: withLogin ? "same-origin" : "omit",
+        credentials: this.crossOrigin ? "omit" : "same-origin",
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (error) {
@@ -184,10 +225,19 @@ export class RoomApi {
     }
     const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
     let payload: any = null;
+    let text = "";
     try {
-      payload = isJson ? await response.json() : null;
+      if (isJson) payload = await response.json();
+      else text = await response.text();
     } catch {
       payload = null;
+    }
+    if (hubAnsweredForStoppedServer(response, isJson, payload, text)) {
+      throw new RoomError(
+        `The room's server is not running (${this.server.baseUrl}).`,
+        response.status,
+        SERVER_NOT_RUNNING,
+      );
     }
     if (response.ok && payload !== null) return payload as T;
     if (response.ok) {

@@ -25,6 +25,13 @@ interface PageConfig {
   loggedIn: boolean;
   openCreation: boolean;
   creationTokenRequired: boolean;
+  /** Where "Log in" goes: the server's own route into whatever login it has (on
+   * JupyterHub, the hub's), which leads back to this page. */
+  loginUrl?: string;
+  /** On a JupyterHub service: the signed-in hub user's name, which the server makes theirs
+   * in every room (so it is not asked), and whether they may create rooms there. */
+  hubUser?: string;
+  canCreate?: boolean;
 }
 
 const NAME_KEY = "codecompanion.name";
@@ -99,7 +106,7 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
   // Who is this? The creator coming from the landing page was asked already.
   const created = storage("session")?.getItem(CREATED_KEY(roomId)) || "";
   storage("session")?.removeItem(CREATED_KEY(roomId));
-  let name = created;
+  let name = config.hubUser || created;
   for (;;) {
     if (!name) name = await view.askName(savedName());
     try {
@@ -111,7 +118,7 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
       name = ""; // an invalid name: ask again, the error stays above the prompt
     }
   }
-  saveName(name);
+  if (!config.hubUser) saveName(name);
   view.clearError();
 
   const session = new RoomSession({
@@ -147,12 +154,17 @@ function showAlert(box: HTMLElement, text: string): void {
 function createSection(config: PageConfig, server: Server): HTMLElement {
   const section = element("section", "cc-card cc-create");
   section.append(element("h2", "", "Create a room"));
-  const canCreate = config.loggedIn || config.openCreation;
+  const canCreate = config.canCreate ?? (config.loggedIn || config.openCreation);
+  if (config.hubUser && !canCreate) {
+    const note = "Your hub account cannot create rooms here: ask for a room's link.";
+    section.append(element("p", "cc-note", note));
+    return section;
+  }
   if (!canCreate) {
     const note = element("p", "cc-note", "Creating rooms on this server needs a Jupyter login. ");
     const login = element("a", "", "Log in");
     const next = encodeURIComponent(window.location.pathname);
-    login.href = `${server.baseUrl}login?next=${next}`;
+    login.href = config.loginUrl ?? `${server.baseUrl}login?next=${next}`;
     note.append(login);
     section.append(note);
     return section;
@@ -163,7 +175,8 @@ function createSection(config: PageConfig, server: Server): HTMLElement {
   name.maxLength = 64;
   name.placeholder = "e.g. Ada";
   name.setAttribute("autocomplete", "nickname");
-  name.value = savedName();
+  name.value = config.hubUser || savedName();
+  name.readOnly = Boolean(config.hubUser); // the server uses the hub name anyway
   const language = element("select", "cc-create-language");
   for (const [id, info] of LANGUAGES) {
     const option = element("option", "", info.label);

@@ -156,6 +156,26 @@ export class RoomView {
     delete this.root.dataset.noRoom;
   }
 
+  /** Say why the room is not open yet, while something retries (not an error: it ends by
+   * itself); `waitingOver` takes it away. */
+  showWaiting(message: string): void {
+    this.error.textContent = message;
+    this.error.hidden = false;
+    this.root.dataset.waiting = "true";
+    this.root.dataset.noRoom = "true";
+    this.body.hidden = true;
+    this.status.dataset.status = "connecting";
+    this.status.textContent = "Waiting for the server…";
+  }
+
+  waitingOver(): void {
+    if (this.root.dataset.waiting === undefined) return;
+    delete this.root.dataset.waiting;
+    this.clearError();
+    this.body.hidden = false;
+    this.setStatus("connecting", 0);
+  }
+
   /**
    * Ask a guest for their name in place of the editor (the original's name prompt). Aborting
    * `signal` takes the prompt away (someone answered elsewhere) and leaves the promise pending.

@@ -5,7 +5,15 @@ import "./style.css";
 
 import type { AnyModel, AnyWidget, Initialize, Render } from "@anywidget/types";
 
-import { type Room, RoomApi, errorText, pageServer, serverAt } from "./api";
+import {
+  type Room,
+  RoomApi,
+  RoomError,
+  SERVER_NOT_RUNNING,
+  errorText,
+  pageServer,
+  serverAt,
+} from "./api";
 import { type SessionBinding, bindSession } from "./binding";
 import { RoomSession } from "./session";
 import { RoomView } from "./view";
@@ -35,6 +43,14 @@ type Model = AnyModel<CodeRoomTraits>;
 
 const CODE_SYNC_DELAY_MS = 100;
 
+/** What the widget says while the room's server is not running (on a JupyterHub). */
+export const SERVER_NOT_RUNNING_TEXT = "The room's server is not running; retrying…";
+/** Waits between tries while it is not: doubling from 1 s, then every 15 s until it runs
+ * (a teacher's server stopped or culled on a hub, started again), or the widget closes. */
+export function retryDelayMs(attempt: number): number {
+  return Math.min(1000 * 2 ** attempt, 15_000);
+}
+
 /** A CodeRoom's one connection to its room, shared by all its views. */
 class WidgetRoom {
   session?: RoomSession;
@@ -43,6 +59,8 @@ class WidgetRoom {
   viewLink = "";
   /** Why the room cannot be used before there is a session; "" otherwise. */
   error = "";
+  /** Why the room is not open yet while the widget tries again; "" otherwise. */
+  waiting = "";
   /** No name was given: every view asks for one, and the first answer counts. */
   needsName = false;
   private answer: (name: string) => void = () => undefined;
@@ -97,11 +115,13 @@ class WidgetRoom {
       this.publish({ name });
     }
     const roomId = model.get("room_id");
-    let room: Room;
-    if (model.get("_mode") === "join") room = await api.join(roomId, name);
-    else if (roomId) room = await api.get(roomId);
-    else room = await api.create(name, model.get("language"));
-    if (this.closed) return;
+    const mode = model.get("_mode");
+    const room = await this.untilServerRuns(() => {
+      if (mode === "join") return api.join(roomId, name);
+      if (roomId) return api.get(roomId);
+      return api.create(name, model.get("language"));
+    });
+    if (this.closed || !room) return;
 
     // Created on another origin: the room's own key opens its socket (and reopens the room
     // when the page is reloaded), as with a link.
@@ -141,6 +161,31 @@ class WidgetRoom {
       ended: (reason) => this.publish({ status: "error", error: reason }),
     });
     this.changed();
+  }
+
+  /** `call`'s answer; while a JupyterHub says that the room's server is not running, say so
+   * and try again (`retryDelayMs`). Undefined once the widget is closed. */
+  private async untilServerRuns(call: () => Promise<Room>): Promise<Room | undefined> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        const room = await call();
+        if (this.waiting) {
+          this.waiting = "";
+          this.publish({ status: "connecting", error: "" });
+          this.changed();
+        }
+        return room;
+      } catch (error) {
+        if (!(error instanceof RoomError) || error.code !== SERVER_NOT_RUNNING) throw error;
+        if (!this.waiting) {
+          this.waiting = SERVER_NOT_RUNNING_TEXT;
+          this.publish({ status: "connecting", error: SERVER_NOT_RUNNING_TEXT });
+          this.changed();
+        }
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
+      }
+    }
+    return undefined;
   }
 
   private fail(message: string): void {
@@ -208,6 +253,8 @@ function showRoom(room: WidgetRoom, model: Model, el: HTMLElement): () => void {
       prompt.abort(); // answered, here or in another view
       prompt = undefined;
     }
+    if (room.waiting) view.showWaiting(room.waiting);
+    else view.waitingOver();
     if (room.session && !binding) {
       view.setRoom(room.session.roomId, room.link, room.viewLink);
       binding = bindSession(room.session, view);

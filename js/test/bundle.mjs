@@ -13,6 +13,7 @@ export async function importBundled(contents, name) {
     stdin: { contents, resolveDir: new URL("..", import.meta.url).pathname, loader: "ts" },
     bundle: true,
     format: "esm",
+    loader: { ".css": "empty" }, // a module's stylesheet means nothing under Node
     write: false,
     logLevel: "silent",
   });

@@ -158,6 +158,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     server = funcargs.get("lab")
     if isinstance(server, LabServer):
         report.sections.append((f"jupyter server log, tail ({report.when})", server.log_tail()))
+    hub = funcargs.get("hub")
+    if hasattr(hub, "log_tail"):  # a HubProcess (hub_harness.py): hub, proxy and servers
+        report.sections.append((f"jupyterhub log, tail ({report.when})", hub.log_tail(250)))
 
 
 @pytest.fixture

@@ -193,31 +193,42 @@ class LabServer(JupyterServerProcess):
         metadata: dict[str, Any] | None = None,
     ) -> str:
         """Write a notebook under the root dir and return its path relative to it (what
-        `open_notebook` takes). A str is a code cell's source; a dict is a whole nbformat cell
-        (e.g. `{"cell_type": "markdown", "source": "# Title"}`). The python3 kernelspec is always
-        set, so opening it never asks which kernel to use."""
-        nb_cells = []
-        for cell in cells:
-            if isinstance(cell, str):
-                cell = {"cell_type": "code", "source": cell}
-            cell = {"metadata": {}, **cell}
-            if cell["cell_type"] == "code":
-                cell = {"outputs": [], "execution_count": None, **cell}
-            nb_cells.append(cell)
-        notebook = {
-            "nbformat": 4,
-            "nbformat_minor": 5,
-            "metadata": {
-                "kernelspec": dict(KERNELSPEC),
-                "language_info": {"name": "python"},
-                **(metadata or {}),
-            },
-            "cells": [{"id": f"cell-{i}", **cell} for i, cell in enumerate(nb_cells)],
-        }
-        target = self.root_dir / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(notebook, indent=1))
-        return Path(path).as_posix()
+        `open_notebook` takes); see `write_notebook`."""
+        return write_notebook(self.root_dir, path, cells, metadata)
+
+
+def write_notebook(
+    root_dir: Path,
+    path: str,
+    cells: Sequence[str | dict[str, Any]],
+    metadata: dict[str, Any] | None = None,
+) -> str:
+    """Write a notebook under `root_dir` and return its path relative to it. A str is a code
+    cell's source; a dict is a whole nbformat cell (e.g. `{"cell_type": "markdown", "source":
+    "# Title"}`). The python3 kernelspec is always set, so opening it never asks which kernel
+    to use."""
+    nb_cells = []
+    for cell in cells:
+        if isinstance(cell, str):
+            cell = {"cell_type": "code", "source": cell}
+        cell = {"metadata": {}, **cell}
+        if cell["cell_type"] == "code":
+            cell = {"outputs": [], "execution_count": None, **cell}
+        nb_cells.append(cell)
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": dict(KERNELSPEC),
+            "language_info": {"name": "python"},
+            **(metadata or {}),
+        },
+        "cells": [{"id": f"cell-{i}", **cell} for i, cell in enumerate(nb_cells)],
+    }
+    target = Path(root_dir) / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(notebook, indent=1))
+    return Path(path).as_posix()
 
 
 class Notebook7Server(LabServer):
