@@ -165,9 +165,14 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
         """Whom rate limits count: the client, behind a trusted proxy too."""
         return client_address(self.request, self.trusted_proxies)
 
-    def write_room(self, room: RoomRecord, status: int = 200) -> None:
+    def write_room(self, room: RoomRecord, status: int = 200, joined_as: str = "") -> None:
+        """`joined_as`: the name a create or join was made under (a hub service puts the
+        hub user's own name in place of the one asked for; the client shows that one)."""
         self.set_status(status)
-        self.finish(json.dumps(self.room_json(room)))
+        answer = self.room_json(room)
+        if joined_as:
+            answer["joinedAs"] = joined_as
+        self.finish(json.dumps(answer))
 
     def page_argument(self, name: str, default: int, maximum: int) -> int:
         raw = self.get_query_argument(name, str(default))
@@ -210,7 +215,7 @@ class RoomsHandler(RoomApiHandler):
             )
         room = self.rooms.create(owner, language)
         self.set_header("Location", self.room_json(room)["links"]["self"])
-        self.write_room(room, status=201)
+        self.write_room(room, status=201, joined_as=owner)
 
 
 class RoomHandler(RoomApiHandler):
@@ -244,7 +249,7 @@ class ParticipantsHandler(RoomApiHandler):
         name = await self.room_name(check_name(body.get("name")))
         if not self.join_limiter.allow(self.client_address()):
             raise web.HTTPError(429, "too many joins from this address: try again in a minute")
-        self.write_room(self.rooms.join(room_id, name))
+        self.write_room(self.rooms.join(room_id, name), joined_as=name)
 
 
 class KeysHandler(RoomApiHandler):

@@ -68,7 +68,7 @@ def test_the_service_answers_under_its_prefix_with_links_on_the_hub(hub, tokens)
     assert '"hubUser":""' in page  # nobody signed in: a guest's page
     status, room = api(hub, "POST", "rooms", token=tokens["teacher"], body={"name": "Forged"})
     assert status == 201, room
-    assert room["owner"] == "teacher"  # the hub name, whatever the body said
+    assert room["owner"] == room["joinedAs"] == "teacher"  # the hub name, whatever was asked
     assert room["links"]["edit"].startswith(f"{hub.base}/{PREFIX}codecompanion/rooms/")
     assert room["links"]["websocket"].startswith(f"/{PREFIX}codecompanion/ws/")
 
@@ -114,6 +114,7 @@ def test_names_of_hub_users_are_theirs_alone(hub, tokens):
     ana = tokens["ana"]
     status, joined = api(hub, "POST", *path, token=ana, headers=key, body={"name": "teacher"})
     assert status == 200, joined
+    assert joined["joinedAs"] == "ana"  # the client shows this name (widget.ts, page.ts)
     assert joined["participants"] == ["teacher", "Gus", "ana"]
 
 

@@ -24,8 +24,8 @@ async def test_create_room_returns_the_room(api, jp_base_url):
         "POST", "rooms", body={"name": "  Ana ", "programmingLanguage": "rust"}
     )
     assert status == 201
-    assert set(room) == ROOM_FIELDS
-    assert room["owner"] == "Ana"
+    assert set(room) == ROOM_FIELDS | {"joinedAs"}
+    assert room["owner"] == room["joinedAs"] == "Ana"
     assert room["participants"] == ["Ana"]
     assert room["programmingLanguage"] == "rust"
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", room["roomId"])  # 128 random bits, URL-safe
@@ -51,7 +51,7 @@ async def test_get_room(api, room_factory):
     room = await room_factory("Ana", "go")
     status, fetched = await api("GET", "rooms", room["roomId"])
     assert status == 200
-    assert fetched == room
+    assert fetched == {field: value for field, value in room.items() if field != "joinedAs"}
 
 
 async def test_get_missing_room_is_404_json(api):
@@ -66,8 +66,10 @@ async def test_join_adds_participant_once_in_join_order(api, room_factory):
     for name in ["Bob", "Cy", " Bob ", "Ana"]:
         status, joined = await api("POST", "rooms", room_id, "participants", body={"name": name})
         assert status == 200
+        assert joined["joinedAs"] == name.strip()
     assert joined["participants"] == ["Ana", "Bob", "Cy"]
     _, fetched = await api("GET", "rooms", room_id)
+    assert "joinedAs" not in fetched  # only an answer to creating or joining says who
     assert fetched["participants"] == ["Ana", "Bob", "Cy"]
 
 

@@ -14,6 +14,9 @@ export interface Room {
   /** What the requester may do; servers without room keys leave it out (that means edit). */
   access?: Access;
   links: Record<string, string | undefined>;
+  /** On creating or joining: the name the server recorded, which is the one to show (a
+   * JupyterHub service uses the signed-in hub user's own name whatever was asked). */
+  joinedAs?: string;
 }
 
 export class RoomError extends Error {

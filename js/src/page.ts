@@ -111,6 +111,7 @@ async function roomPage(config: PageConfig, server: Server, main: HTMLElement): 
     if (!name) name = await view.askName(savedName());
     try {
       room = await api.join(roomId, name);
+      name = room.joinedAs || name; // a hub service records the signed-in user's own name
       break;
     } catch (error) {
       view.showError(errorText(error), false);

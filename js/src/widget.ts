@@ -127,6 +127,12 @@ class WidgetRoom {
     // when the page is reloaded), as with a link.
     const roomApi = api.forRoom(room);
     if (roomApi !== api) this.publish({ key: roomApi.options.key });
+    // The server may have recorded another name (a hub service's signed-in user): use it,
+    // or the room would refuse our presence.
+    if (room.joinedAs && room.joinedAs !== name) {
+      name = room.joinedAs;
+      this.publish({ name });
+    }
     const session = new RoomSession({
       websocketUrl: roomApi.websocketUrl,
       params: roomApi.websocketParams,
