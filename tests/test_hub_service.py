@@ -1,29 +1,34 @@
 """`codecompanion` as a JupyterHub managed service: a real hub, its proxy, hub tokens.
 
 One hub (DummyAuthenticator, configurable-http-proxy) runs the service for the whole
-module; a `teachers` group holds `teacher`; `ana` and `ben` are students. Requests go
+module; a `teachers` group holds `teacher`; `cara`, in no group, holds the custom scope
+`custom:codecompanion:manage` through a role; `ana` and `ben` are students. Requests go
 through the hub's proxy, as browsers' do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import sys
 from collections.abc import Iterator
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.request import HTTPCookieProcessor, Request, build_opener
 
 import pytest
 from yclient import YClient, eventually
 
 sys.path.insert(0, str(Path(__file__).parent / "e2e"))
 from hub_harness import HubProcess
-from hub_service import PREFIX, USERS, start_hub
+from hub_service import MANAGE_SCOPE, PREFIX, SERVICE, USERS, start_hub
 
 pytestmark = pytest.mark.slow  # a hub, its proxy and the service
 
-LIMIT = 5  # rooms per minute per client address
+LIMIT = 10  # rooms per minute per client address (the tests before the last create 6)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +52,14 @@ def tokens(hub: HubProcess) -> dict[str, str]:
         assert status == 201, answer
         made[user] = answer["token"]
     return made
+
+
+def user_token(hub: HubProcess, user: str, scopes: list[str]) -> str:
+    """A token of `user` limited to `scopes` (a default token inherits all of theirs)."""
+    body = {"note": "test, limited", "scopes": scopes}
+    status, answer = hub.api("POST", "users", user, "tokens", body=body)
+    assert status == 201, answer
+    return answer["token"]
 
 
 def api(hub: HubProcess, method: str, *path: str, token: str = "", **kwargs: Any) -> tuple:
@@ -92,6 +105,78 @@ def test_teachers_manage_rooms_and_students_do_not(hub, tokens):
     # Without any login: nothing but the room API's own refusals.
     assert api(hub, "GET", "rooms")[0] == 403
     assert api(hub, "POST", "rooms", body={"name": "Guest"})[0] == 403
+
+
+def test_holders_of_the_custom_scope_manage_rooms_without_the_group(hub, tokens):
+    """`cara` is in no manager group but holds `custom:codecompanion:manage` by a role: her
+    hub token (which inherits her scopes) lists, opens, re-keys and deletes anyone's room;
+    a student's still may not. A token whose scopes leave the custom scope out is hers but
+    no manager's."""
+    status, room = api(hub, "POST", "rooms", token=tokens["teacher"], body={"name": "x"})
+    assert status == 201, room
+    room_id = room["roomId"]
+    cara = tokens["cara"]
+    status, me = hub.request("GET", "hub/api/user", headers=auth(cara))
+    assert status == 200 and MANAGE_SCOPE in me["scopes"], me  # what the service is told
+    assert "teachers" not in me.get("groups", ["teachers"]), me
+
+    status, listing = api(hub, "GET", "rooms", token=cara)
+    assert status == 200 and room_id in {r["roomId"] for r in listing["rooms"]}, listing
+    assert api(hub, "GET", "rooms", room_id, token=cara)[0] == 200  # by id, no link
+    assert api(hub, "POST", "rooms", room_id, "keys", token=cara)[0] == 200
+    status, own = api(hub, "POST", "rooms", token=cara, body={"name": "C"})
+    assert status == 201 and own["owner"] == "cara", own
+    assert api(hub, "DELETE", "rooms", room_id, token=cara)[0] == 204
+    assert api(hub, "GET", "rooms", room_id, token=tokens["teacher"])[0] == 404
+    for student in ("ana", "ben"):
+        assert api(hub, "GET", "rooms", token=tokens[student])[0] == 403
+        assert api(hub, "DELETE", "rooms", own["roomId"], token=tokens[student])[0] == 403
+
+    # A token limited to using the service: cara, but no manager; with the scope, one.
+    access = f"access:services!service={SERVICE}"
+    limited = user_token(hub, "cara", [access])
+    assert api(hub, "GET", "rooms", token=limited)[0] == 403
+    status, joined = api(
+        hub, "POST", "rooms", own["roomId"], "participants", token=limited,
+        headers={"X-Room-Key": key_of(own)}, body={"name": "x"},
+    )  # fmt: skip
+    assert status == 200 and joined["joinedAs"] == "cara", joined  # still signed in as cara
+    managing = user_token(hub, "cara", [access, MANAGE_SCOPE])
+    assert api(hub, "GET", "rooms", token=managing)[0] == 200
+    assert api(hub, "DELETE", "rooms", own["roomId"], token=managing)[0] == 204
+
+
+def hub_login_session(hub: HubProcess, user: str) -> Any:
+    """A cookie-keeping client (no browser) that logged in with the hub's login form and then
+    opened the service's landing page, which the hub's OAuth signs it in to."""
+    opener = build_opener(HTTPCookieProcessor(CookieJar()))
+    with opener.open(hub.hub_url("login"), timeout=30) as response:
+        form = response.read().decode()
+    xsrf = re.search(r'name="_xsrf"\s+value="([^"]+)"', form)
+    assert xsrf, form[:2000]
+    landing = f"/{PREFIX}codecompanion/"
+    body = urlencode({"username": user, "password": hub.password, "_xsrf": xsrf[1]})
+    request = Request(hub.hub_url(f"login?next={quote(landing)}"), data=body.encode())
+    with opener.open(request, timeout=60) as response:  # follows the OAuth redirects
+        assert urlsplit(response.url).path == landing, response.url
+        page = response.read().decode()
+    config = re.search(r'id="codecompanion-page-config">([^<]*)<', page)
+    assert config, page[:2000]
+    opener.page_config = json.loads(config[1])
+    return opener
+
+
+def test_a_hub_login_carries_the_custom_scope_to_the_service(hub, tokens):
+    """Through the hub's OAuth (a browser's way in), the custom scope reaches the service
+    because its `oauth_client_allowed_scopes` lists it: cara may create and list rooms."""
+    cara = hub_login_session(hub, "cara")
+    assert cara.page_config["hubUser"] == "cara", cara.page_config
+    assert cara.page_config["canCreate"] is True, cara.page_config
+    with cara.open(hub.url(PREFIX + "codecompanion/api/rooms"), timeout=30) as response:
+        assert response.status == 200
+        assert "rooms" in json.loads(response.read())
+    ana = hub_login_session(hub, "ana")
+    assert (ana.page_config["hubUser"], ana.page_config["canCreate"]) == ("ana", False)
 
 
 def auth(token: str) -> dict[str, str]:

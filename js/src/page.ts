@@ -162,7 +162,8 @@ function createSection(config: PageConfig, server: Server): HTMLElement {
     return section;
   }
   if (!canCreate) {
-    const note = element("p", "cc-note", "Creating rooms on this server needs a Jupyter login. ");
+    const why = "Creating rooms on this server needs you to log in (to Jupyter, or to the hub). ";
+    const note = element("p", "cc-note", why);
     const login = element("a", "", "Log in");
     const next = encodeURIComponent(window.location.pathname);
     login.href = config.loginUrl ?? `${server.baseUrl}login?next=${next}`;

@@ -24,6 +24,8 @@ export class RoomView {
   private readonly online = element("ul", "cc-online");
   private readonly participants = element("ul", "cc-participants");
   private readonly error = element("div", "cc-error");
+  /** What the room waits for (not an error: it ends by itself). */
+  private readonly notice = element("div", "cc-notice");
   private readonly body = element("div", "cc-body");
   private link = "";
   private viewLink = "";
@@ -77,7 +79,9 @@ export class RoomView {
     this.body.append(this.editorHost, people);
     this.error.hidden = true;
     this.error.setAttribute("role", "alert");
-    this.root.append(toolbar, this.error, this.body);
+    this.notice.hidden = true;
+    this.notice.setAttribute("role", "status");
+    this.root.append(toolbar, this.error, this.notice, this.body);
     host.append(this.root);
   }
 
@@ -142,6 +146,7 @@ export class RoomView {
 
   /** Say why the room cannot be used; without a session there is no editor to show. */
   showError(message: string, hasEditor: boolean): void {
+    this.hideNotice();
     this.error.textContent = message;
     this.error.hidden = false;
     this.status.dataset.status = "error";
@@ -156,11 +161,11 @@ export class RoomView {
     delete this.root.dataset.noRoom;
   }
 
-  /** Say why the room is not open yet, while something retries (not an error: it ends by
-   * itself); `waitingOver` takes it away. */
+  /** Say why the room is not open yet, while something retries: a notice, not an error (it
+   * ends by itself), so not in the error box's colours; `waitingOver` takes it away. */
   showWaiting(message: string): void {
-    this.error.textContent = message;
-    this.error.hidden = false;
+    this.notice.textContent = message;
+    this.notice.hidden = false;
     this.root.dataset.waiting = "true";
     this.root.dataset.noRoom = "true";
     this.body.hidden = true;
@@ -170,10 +175,16 @@ export class RoomView {
 
   waitingOver(): void {
     if (this.root.dataset.waiting === undefined) return;
-    delete this.root.dataset.waiting;
-    this.clearError();
+    this.hideNotice();
+    delete this.root.dataset.noRoom;
     this.body.hidden = false;
     this.setStatus("connecting", 0);
+  }
+
+  private hideNotice(): void {
+    this.notice.hidden = true;
+    this.notice.textContent = "";
+    delete this.root.dataset.waiting;
   }
 
   /**

@@ -197,6 +197,7 @@ class WidgetRoom {
   private fail(message: string): void {
     if (this.closed) return;
     this.error = message;
+    this.waiting = ""; // a final answer after waiting: the error alone
     this.publish({ status: "error", error: message });
     this.changed();
   }

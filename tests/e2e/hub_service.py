@@ -12,7 +12,16 @@ from codecompanion_ext.testing import free_port, venv_script
 
 SERVICE = "codecompanion"
 PREFIX = f"services/{SERVICE}/"
-USERS = ("teacher", "ana", "ben")
+MANAGE_SCOPE = "custom:codecompanion:manage"
+# `teacher` is in the `teachers` group; `cara` manages by the custom scope (a role), in no
+# group; `ana` and `ben` are students.
+USERS = ("teacher", "ana", "ben", "cara")
+# The hub's custom scope, as the README shows it.
+CUSTOM_SCOPES = f"""
+c.JupyterHub.custom_scopes = {{
+    {MANAGE_SCOPE!r}: {{"description": "Create, list and manage every Code Companion room"}},
+}}
+"""
 
 
 def service_config(workdir: Path, port: int, *args: str) -> dict[str, Any]:
@@ -26,6 +35,8 @@ def service_config(workdir: Path, port: int, *args: str) -> dict[str, Any]:
         "url": f"http://127.0.0.1:{port}",
         "command": [venv_script("codecompanion"), f"--db={workdir / 'rooms.db'}", *args],
         "oauth_no_confirm": True,
+        # Hub logins (OAuth) carry the custom scope to the service only when listed here.
+        "oauth_client_allowed_scopes": [MANAGE_SCOPE],
         "environment": jupyter,
     }
 
@@ -36,6 +47,8 @@ HUB_ROLES = [
     # The service reads the hub's user names, which guests may then not take.
     {"name": "codecompanion-service", "scopes": ["list:users", "read:users:name"],
      "services": [SERVICE]},
+    # Managers without the `teachers` group: the custom scope, granted by a role.
+    {"name": "codecompanion-managers", "scopes": [MANAGE_SCOPE], "users": ["cara"]},
     # The test's own: API tokens of hub users.
     {"name": "test-tokens", "scopes": ["tokens", "read:users"], "services": [ADMIN_SERVICE]},
 ]  # fmt: skip
@@ -48,6 +61,7 @@ def start_hub(workdir: Path, *service_args: str) -> HubProcess:
         services=[service_config(workdir, free_port(), *service_args)],
         roles=HUB_ROLES,
         groups={"teachers": {"users": ["teacher"]}},
+        extra_config=CUSTOM_SCOPES,
     )
     hub.start()
     hub.wait_until(

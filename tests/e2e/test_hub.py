@@ -5,8 +5,10 @@ JupyterHub (this venv's), configurable-http-proxy (js/node_modules), DummyAuthen
 SimpleLocalProcessSpawner, all on loopback ports (hub_harness.py). The teacher creates a room
 in her notebook with `CodeRoom()` (her hub name is the default), a student joins it from her
 own notebook on her own server, a guest opens the link; with the teacher's browser closed
-and only the others typing, the teacher's server still counts as active. A student who joins
-while the room's server is stopped is told so, and joins once it runs again.
+and only the others typing, the teacher's server still counts as active. A logged-out browser
+on the teacher's landing page logs in through the hub and comes back signed in. A student
+who joins while the room's server is stopped is told so (a notice, not an error), and joins
+once it runs again.
 """
 
 from __future__ import annotations
@@ -92,6 +94,45 @@ def shot(page: Any, name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target))
     return target
+
+
+WAITING_LOOK = """() => {
+  const style = (selector) => {
+    const s = getComputedStyle(document.querySelector(selector));
+    return { background: s.backgroundColor, color: s.color };
+  };
+  return { notice: style('.cc-room .cc-notice'), error: style('.cc-room .cc-error') };
+}"""
+
+# JupyterLab's dark theme is applied (its variables are back after the switch).
+DARK_THEME_ON = """() => document.body.dataset.jpThemeLight === 'false' &&
+  getComputedStyle(document.body).getPropertyValue('--jp-layout-color2').trim() !== ''"""
+
+
+def rgba(css_color: str) -> list[float]:
+    """The channels of an `rgb(...)` or `rgba(...)` colour, alpha last (1 if none)."""
+    values = [float(v) for v in css_color[css_color.index("(") + 1 : -1].split(",")]
+    return values if len(values) == 4 else [*values, 1.0]
+
+
+def luminance(channels: list[float]) -> float:
+    """Relative luminance (WCAG 2) of red, green, blue in 0-255."""
+    linear = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4
+              for c in channels[:3]]  # fmt: skip
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def waiting_look(page: Any) -> dict[str, Any]:
+    """The computed colours of the waiting notice and of the (hidden) error box, and the
+    notice's text contrast."""
+    look = page.evaluate(WAITING_LOOK)
+    background = rgba(look["notice"]["background"])
+    assert background[3] == 1, look  # an opaque box of its own
+    *text, alpha = rgba(look["notice"]["color"])  # JupyterLab's text is translucent
+    seen = [alpha * t + (1 - alpha) * b for t, b in zip(text, background, strict=False)]
+    light, dark = sorted((luminance(seen), luminance(background)), reverse=True)
+    look["contrast"] = round((light + 0.05) / (dark + 0.05), 2)
+    return look
 
 
 def test_a_class_on_a_hub_teacher_student_and_guest_co_edit_and_the_room_keeps_it_active(
@@ -207,6 +248,50 @@ def test_a_class_on_a_hub_teacher_student_and_guest_co_edit_and_the_room_keeps_i
     )
 
 
+def test_log_in_on_a_single_user_servers_landing_page_goes_through_the_hub_and_back(
+    hub: HubProcess, guests
+) -> None:
+    """A browser with no hub login opens the landing page on the teacher's server: its "Log
+    in" leads to the hub's login page (not to a `/user/teacher/login` the server lacks), and
+    after logging in there the browser is back on the landing page, signed in."""
+    hub.start_server("teacher")
+    landing = hub.user_url("teacher", "codecompanion/")
+    page = guests("visitor")
+    documents: list[tuple[int, str]] = []
+
+    def record(response: Any) -> None:
+        if response.request.is_navigation_request():
+            documents.append((response.status, response.url))
+
+    page.on("response", record)
+    page.goto(landing, wait_until="domcontentloaded")
+    assert page.url == landing, page.url
+    login = page.locator(".cc-create .cc-note a", has_text="Log in")
+    login.wait_for()
+    assert login.get_attribute("href") == "/user/teacher/codecompanion/login"
+    assert page.locator(".cc-create-form").count() == 0
+    shot(page, "landing-logged-out")
+
+    with page.expect_navigation(url="**/hub/login?**", wait_until="domcontentloaded") as arrival:
+        login.click()
+    assert arrival.value.status == 200, (arrival.value.status, page.url)
+    assert page.url.startswith(hub.hub_url("login?")), page.url
+    assert not [status for status, _ in documents if status == 404], documents
+    page.locator("#username_input").wait_for()
+    shot(page, "hub-login-from-the-landing-page")
+
+    page.fill("#username_input", "teacher")
+    page.fill("#password_input", hub.password)
+    page.click("#login_submit")
+    page.wait_for_url(landing, timeout=60_000)
+    # Signed in: the create form, not the note asking to log in.
+    page.locator(".cc-create-form").wait_for()
+    assert page.locator(".cc-create .cc-note").count() == 0
+    assert not [status for status, _ in documents if status >= 400], documents
+    print("navigations:", json.dumps(documents, indent=1))
+    shot(page, "landing-signed-in")
+
+
 def test_joining_while_the_rooms_server_is_stopped_waits_for_it_then_joins(
     hub: HubProcess, user: HubUsers
 ) -> None:
@@ -226,15 +311,35 @@ def test_joining_while_the_rooms_server_is_stopped_waits_for_it_then_joins(
     )
     ana.open_notebook(ana_nb)
     ana.run_cell(0)
-    ana.page.wait_for_selector(".cc-room[data-waiting=true] .cc-error", timeout=30_000)
-    assert ana.page.inner_text(".cc-room .cc-error").strip() == WAITING
+    notice = ana.page.locator(".cc-room[data-waiting=true] .cc-notice")
+    notice.wait_for(timeout=30_000)
+    assert notice.inner_text().strip() == WAITING
     assert "key is wrong" not in ana.page.inner_text(".cc-room")
     wait_until(
         lambda: kernel_json(ana, "[room.status, room.error]") == ["connecting", WAITING],
         20,
         message="the kernel hears that the server is not running",
     )
+    # Information, not an error: no alert, and not in the error box's colours.
+    assert notice.get_attribute("role") == "status"
+    assert ana.page.locator(".cc-room .cc-error").is_hidden()
+    look = waiting_look(ana.page)
+    print("waiting notice, light theme:", look)
+    assert look["notice"]["background"] != look["error"]["background"], look
+    assert look["notice"]["color"] != look["error"]["color"], look
+    assert look["contrast"] >= 4.5, look
     shot(ana.page, "waiting-for-the-teachers-server")
+    # Readable in JupyterLab's dark theme too.
+    ana.command("apputils:change-theme", {"theme": "JupyterLab Dark"})
+    try:
+        wait_until(lambda: ana.page.evaluate(DARK_THEME_ON), 30, message="the dark theme")
+        dark = waiting_look(ana.page)
+        print("waiting notice, dark theme:", dark)
+        assert dark["notice"]["background"] != dark["error"]["background"], dark
+        assert dark["contrast"] >= 4.5, dark
+        shot(ana.page, "waiting-for-the-teachers-server-dark")
+    finally:
+        ana.command("apputils:change-theme", {"theme": "JupyterLab Light"})
 
     hub.start_server("teacher")
     ana.page.wait_for_selector(CONNECTED, timeout=60_000)
