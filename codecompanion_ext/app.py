@@ -15,6 +15,8 @@ from . import defaults
 from .activity import ActivityReport
 from .auth import CreationPolicy
 from .forwarded import LOOPBACK, TrustedProxies, check_entries
+from .group_handlers import GroupHandler, GroupLiveHandler, GroupsHandler
+from .groups import GroupManager
 from .handlers import (
     ContentHandler,
     ExportHandler,
@@ -33,6 +35,7 @@ from .store import RoomStore, StoreError
 from .websocket import RoomWebSocketHandler
 
 ROOM_ID = r"(?P<room_id>[A-Za-z0-9_-]{1,64})"
+GROUP_ID = r"(?P<group_id>[A-Za-z0-9_-]{1,64})"
 
 
 class CodeCompanionApp(ExtensionApp):
@@ -101,7 +104,19 @@ class CodeCompanionApp(ExtensionApp):
         help="Bytes queued for a room's connections together that they have not read yet (a "
         "frame sent to many counts once); past it the slowest readers are dropped.",
     )
-    rooms_page_size = Int(50, config=True, help="Rooms per page of GET /codecompanion/api/rooms.")
+    rooms_page_size = Int(
+        50, config=True, help="Rooms (and groups) per page of GET /codecompanion/api/rooms."
+    )
+    max_rooms_per_group = Int(
+        defaults.MAX_ROOMS_PER_GROUP,
+        config=True,
+        help="Rooms one group may have (names in the roster of POST /codecompanion/api/groups).",
+    )
+    max_starter_code_size = Int(
+        defaults.MAX_STARTER_CODE_SIZE,
+        config=True,
+        help="Bytes of a group's starter code (UTF-8), at most half of max_document_size.",
+    )
     max_document_size = Int(
         defaults.MAX_DOCUMENT_SIZE,
         config=True,
@@ -249,6 +264,12 @@ class CodeCompanionApp(ExtensionApp):
             max_room_send_backlog=self.max_room_send_backlog,
             on_edit=self._activity_report(),
         )
+        self.groups = GroupManager(
+            self.rooms,
+            log=self.log,
+            max_rooms_per_group=self.max_rooms_per_group,
+            max_starter_code_size=self.max_starter_code_size,
+        )
         self.log.info("Code Companion rooms are stored in %s", self.db_path)
 
     def _activity_report(self) -> ActivityReport | None:
@@ -282,6 +303,13 @@ class CodeCompanionApp(ExtensionApp):
             "join_limiter": AddressLimiter(self.joins_per_minute_per_address),
             "trusted_proxies": self._trusted_proxies(),
         }
+        live = {
+            "groups": self.groups,
+            "rooms": self.rooms,
+            "creation": creation,
+            "public_url": api["public_url"],
+            "trusted_proxies": api["trusted_proxies"],
+        }
         ws = {
             "rooms": self.rooms,
             "max_message_size": self.max_message_size,
@@ -300,6 +328,13 @@ class CodeCompanionApp(ExtensionApp):
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/keys/?", KeysHandler, api),
                 (rf"/codecompanion/api/rooms/{ROOM_ID}/export/?", ExportHandler, api),
                 (rf"/codecompanion/ws/{ROOM_ID}/?", RoomWebSocketHandler, ws),
+                (r"/codecompanion/api/groups/?", GroupsHandler, {"groups": self.groups, **api}),
+                (
+                    rf"/codecompanion/api/groups/{GROUP_ID}/?",
+                    GroupHandler,
+                    {"groups": self.groups, **api},
+                ),
+                (rf"/codecompanion/api/groups/{GROUP_ID}/live/?", GroupLiveHandler, live),
                 *page_handlers(ROOM_ID, self.frame_ancestors),
             ]
         )

@@ -23,3 +23,5 @@ ROOM_CPU_SHARE = 0.25  # share of one core a room's (and a peer's) updates may u
 MAX_PARTICIPANTS_PER_ROOM = 500  # names one room lists (0: no limit); a class is far below
 JOINS_PER_MINUTE_PER_ADDRESS = 300  # joins one client address may make (0: no limit)
 ACTIVITY_INTERVAL = 30.0  # seconds between reports of room edits as server activity
+MAX_ROOMS_PER_GROUP = 200  # rooms one group (one roster) may have
+MAX_STARTER_CODE_SIZE = 64 * 1024  # bytes of a group's starter code (each room holds a copy)

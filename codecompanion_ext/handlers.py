@@ -145,7 +145,9 @@ class RoomApiHandler(RoomAccessMixin, APIHandler):
         )
         keys = self.rooms.room_keys(room)
         visible = ("edit", "view") if access.can_edit else ("view",)
+        group = {} if room.group_id is None else {"name": room.name, "groupId": room.group_id}
         return {
+            **group,
             "roomId": room.room_id,
             "owner": room.owner,
             "dateCreated": room.date_created,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import re
 from http.client import HTTPException
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 from .validation import check_language, check_name
@@ -43,6 +43,38 @@ def server_base_url(server: str) -> str:
     if inside:
         path = path[: inside.start()]
     return f"{parts.scheme}://{parts.netloc}{path.rstrip('/')}/"
+
+
+ROOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A room link: {server}{base_url}codecompanion/rooms/{roomId} (or the ws/api forms).
+ROOM_PATH = re.compile(r"^(?P<base>.*?/)codecompanion/(?:rooms|ws|api/rooms)/(?P<room>[^/?#]+)")
+
+
+class RoomLink(NamedTuple):
+    server: str
+    """Base URL of the room's server ("" for a bare id or a path on this server)."""
+    room_id: str
+    key: str
+    """The room key in the link's query (?key=...), "" if none."""
+
+
+def parse_room_link(link_or_room_id: str) -> RoomLink:
+    """Split a room link into (server base URL or "", room id, key or "").
+
+    A bare id has neither server nor key."""
+    text = link_or_room_id.strip()
+    if ROOM_ID.fullmatch(text):
+        return RoomLink("", text, "")
+    parts = urlsplit(text)
+    match = ROOM_PATH.match(parts.path)
+    if not match or not ROOM_ID.fullmatch(match["room"]):
+        raise ValueError(
+            f"{link_or_room_id!r} is neither a room id nor a Code Companion room link "
+            "(…/codecompanion/rooms/<roomId>)"
+        )
+    server = f"{parts.scheme}://{parts.netloc}{match['base']}" if parts.netloc else ""
+    key = parse_qs(parts.query).get("key", [""])[0]
+    return RoomLink(server, match["room"], key)
 
 
 class _NoRedirects(HTTPRedirectHandler):

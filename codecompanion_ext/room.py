@@ -54,7 +54,8 @@ from .protocol import (
     parse_awareness_update,
     parse_message,
 )
-from .store import RoomRecord, RoomStore, StoreError
+from .room_summary import SummaryTracker
+from .store import RoomRecord, RoomStore, RoomSummary, StoreError
 from .update_shape import UpdateShape, read_shape
 from .validation import DEFAULT_LANGUAGE, is_language
 from .writer import Writer
@@ -173,12 +174,16 @@ class Room:
         writer: Writer | None = None,
         record: RoomRecord | None = None,
         on_edit: Callable[[], None] | None = None,
+        on_summary: Callable[[Room], None] | None = None,
+        summary: RoomSummary | None = None,
     ) -> None:
         """`history` is the room's stored updates; `writer` stores new ones (by default a
         writer of its own on `store`); `record` is the room as the rooms table has it (by
         default read from `store`): the document's `participants` and `meta.language` are
         kept in the shape it gives them. `on_edit` is called as each batch of edits is
-        relayed (the server's activity, see `activity`)."""
+        relayed (the server's activity, see `activity`). `on_summary`: the room is in a
+        group, whose dashboard is told through it when the room's summary may have
+        changed (`room_summary`); `summary` is the one last saved."""
         self.room_id = room_id
         self.on_edit = on_edit
         self.max_awareness_state = max_awareness_state
@@ -195,6 +200,8 @@ class Room:
         self.code = self.doc.get("code", type=Text)
         self.meta = self.doc.get("meta", type=Map)
         self.participants = self.doc.get("participants", type=Array)
+        # Raised hands: name -> ISO time (room_summary.py). Peers with edit access own it.
+        self.help = self.doc.get("help", type=Map)
         blocks = self.shared_types = 0
         for update in history:
             self.doc.apply_update(update)
@@ -237,6 +244,9 @@ class Room:
         self._presence_message: Broadcast | None = None
         self._full_state: Broadcast | None = None
         self._check_server_parts()  # a history stored before these checks may need repair
+        self.tracker: SummaryTracker | None = None
+        if on_summary is not None:
+            self.tracker = SummaryTracker(self, summary or RoomSummary(), on_summary)
 
     # -- reading ---------------------------------------------------------------
 
@@ -477,6 +487,8 @@ class Room:
         self._broadcast(message, None)
         if self.on_edit is not None:
             self.on_edit()
+        if self.tracker is not None:
+            self.tracker.changed()
 
     def _broadcast(self, message: bytes, sender: Peer | None) -> None:
         """Send one message to every peer but `sender` (if any), framed once for all."""
@@ -835,3 +847,5 @@ class Room:
         if data is None:
             data = create_awareness_message(self.awareness.encode_awareness_update(changed))
         self._broadcast(data, sender)
+        if self.tracker is not None:
+            self.tracker.changed(save=False)  # who is online is not saved

@@ -103,6 +103,9 @@ class RoomManager:
         self.max_send_backlog = max_send_backlog
         self.max_room_send_backlog = max_room_send_backlog
         self.on_edit = on_edit
+        # Told (group id, room id) when a room of a group may show its dashboard something
+        # new (set by groups.GroupManager).
+        self.on_summary: Callable[[str, str], None] | None = None
         self.live: dict[str, Room] = {}
         self.writer = Writer(store, log=log)
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
@@ -179,13 +182,21 @@ class RoomManager:
         return self.writer.read(lambda: room.text)  # show only what is saved
 
     def delete(self, room_id: str) -> None:
-        self._require(room_id)
+        record = self.get(room_id)
+        self.put_out(room_id)
+        self.writer.run(lambda store: store.delete_room(room_id))
+        if record.group_id is not None and self.on_summary is not None:
+            self.on_summary(record.group_id, room_id)  # its dashboard shows it gone
+
+    def put_out(self, room_id: str) -> None:
+        """Before a room's deletion: close its peers (4410), write nothing more of it."""
         room = self.live.pop(room_id, None)
         self._cancel_unload(room_id)
         if room is not None:
             room.journal.closed = True  # nothing more of it is written
             room.close(CloseCode.ROOM_DELETED, "this room was deleted")
-        self.writer.run(lambda store: store.delete_room(room_id))
+            if room.tracker is not None:
+                room.tracker.close()
 
     # -- capability keys ------------------------------------------------------------------
 
@@ -262,6 +273,15 @@ class RoomManager:
     def _load(self, room_id: str) -> Room:
         self._require(room_id)
         history = self.store.load_updates(room_id)
+        record = self.get(room_id)
+        group_id = record.group_id
+        on_summary = None
+        if group_id is not None:
+
+            def on_summary(room: Room) -> None:
+                if self.on_summary is not None:
+                    self.on_summary(group_id, room.room_id)
+
         room = Room(
             room_id,
             self.store,
@@ -277,8 +297,10 @@ class RoomManager:
             max_room_send_backlog=self.max_room_send_backlog,
             log=self.log,
             writer=self.writer,
-            record=self.get(room_id),
+            record=record,
             on_edit=self.on_edit,
+            on_summary=on_summary,
+            summary=self.store.room_summary(room_id) if group_id is not None else None,
         )
         if room.journal.rows > 1:
             self._compact_later(room)
@@ -322,6 +344,8 @@ class RoomManager:
         if room.failed:
             self._drop(room)
             return
+        if room.tracker is not None:
+            room.tracker.save()  # what the group's dashboard shows while it is unloaded
         room.compact()
         room.journal.then(lambda: None if room.peers else self._drop(room))
 
@@ -329,6 +353,8 @@ class RoomManager:
         if self.live.get(room.room_id) is room:
             del self.live[room.room_id]
             self._cancel_unload(room.room_id)
+            if room.tracker is not None:
+                room.tracker.close()
 
     def shutdown(self) -> None:
         """Disconnect everyone and leave every room compacted on disk."""

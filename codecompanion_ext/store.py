@@ -8,6 +8,7 @@ a crash of the server process (WAL mode; see ``synchronous`` for power loss).
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 BLOB_CHUNK = 1024 * 1024  # bytes of a big snapshot written per step
 APPEND_ROWS_PER_STATEMENT = 4096  # two parameters each, far below SQLite's limit
@@ -54,6 +55,28 @@ class RoomRecord:
     programming_language: str
     participants: list[str] = field(default_factory=list)
     key_generation: int = 0
+    group_id: str | None = None  # the group it belongs to, if any (groups.py)
+    name: str | None = None  # its name in that group (the roster's name)
+
+
+@dataclass
+class RoomSummary:
+    """What a group's dashboard shows of a room while it is not loaded: the last figures
+    the room saved (a loaded room has its own, live ones)."""
+
+    lines: int = 0
+    edits: int = 0
+    last_edit: str | None = None
+    hands: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GroupRecord:
+    group_id: str
+    name: str
+    date_created: str
+    programming_language: str
+    room_count: int = 0
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:
@@ -82,9 +105,38 @@ def _add_room_keys_v2(db: sqlite_utils.Database) -> None:
     db["rooms"].add_column("view_key_hash", str)
 
 
+def _add_groups_v3(db: sqlite_utils.Database) -> None:
+    """Room groups (a roster's rooms, made in one call) and each room's dashboard figures."""
+    db["groups"].create(
+        {"group_id": str, "name": str, "date_created": str, "programming_language": str},
+        pk="group_id",
+    )
+    db["groups"].create_index(["date_created"])
+    db["rooms"].add_column("group_id", str)
+    db["rooms"].add_column("name", str)
+    db["rooms"].add_column("lines", int, not_null_default=0)
+    db["rooms"].add_column("edits", int, not_null_default=0)
+    db["rooms"].add_column("last_edit", str)
+    db["rooms"].add_column("hands", str)  # JSON list of names, as last saved
+    db["rooms"].create_index(["group_id"])
+
+
 # MIGRATIONS[n] brings a database from schema version n to n + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_v1, _add_room_keys_v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _create_v1,
+    _add_room_keys_v2,
+    _add_groups_v3,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def _names(stored: str | None) -> list[str]:
+    """A JSON list of names as `save_summary` wrote it (anything else: none)."""
+    try:
+        value = json.loads(stored) if stored else []
+    except ValueError:
+        return []
+    return [name for name in value if isinstance(name, str)] if isinstance(value, list) else []
 
 
 class RoomStore:
@@ -154,9 +206,14 @@ class RoomStore:
 
     @_storage_errors
     def create_room(
-        self, room: RoomRecord, initial_update: bytes, key_hashes: tuple[str, str]
+        self,
+        room: RoomRecord,
+        initial_update: bytes,
+        key_hashes: tuple[str, str],
+        lines: int = 0,
     ) -> None:
-        """Store a new room, its owner as first participant, and its first document state."""
+        """Store a new room, its owner as first participant, and its first document state
+        (`lines`: how many lines of code it holds)."""
         with self.transaction():
             self.db["rooms"].insert(
                 {
@@ -167,6 +224,9 @@ class RoomStore:
                     "key_generation": room.key_generation,
                     "edit_key_hash": key_hashes[0],
                     "view_key_hash": key_hashes[1],
+                    "group_id": room.group_id,
+                    "name": room.name,
+                    "lines": lines,
                 }
             )
             for name in room.participants:
@@ -176,13 +236,19 @@ class RoomStore:
     @_storage_errors
     def get_room(self, room_id: str) -> RoomRecord | None:
         row = self._conn.execute(
-            "SELECT room_id, owner, date_created, programming_language, key_generation"
-            " FROM rooms WHERE room_id = ?",
+            "SELECT room_id, owner, date_created, programming_language, key_generation,"
+            " group_id, name FROM rooms WHERE room_id = ?",
             (room_id,),
         ).fetchone()
         if row is None:
             return None
-        return RoomRecord(*row[:4], participants=self.participants(room_id), key_generation=row[4])
+        return RoomRecord(
+            *row[:4],
+            participants=self.participants(room_id),
+            key_generation=row[4],
+            group_id=row[5],
+            name=row[6],
+        )
 
     @_storage_errors
     def count_rooms(self) -> int:
@@ -198,11 +264,14 @@ class RoomStore:
         """Rooms newest first, one page of them, and the total count."""
         total = self.count_rooms()
         rows = self._conn.execute(
-            "SELECT room_id, owner, date_created, programming_language, key_generation"
-            " FROM rooms ORDER BY date_created DESC, rowid DESC LIMIT ? OFFSET ?",
+            "SELECT room_id, owner, date_created, programming_language, key_generation,"
+            " group_id, name FROM rooms ORDER BY date_created DESC, rowid DESC LIMIT ? OFFSET ?",
             (limit, offset),
         ).fetchall()
-        rooms = [RoomRecord(*row[:4], key_generation=row[4]) for row in rows]
+        rooms = [
+            RoomRecord(*row[:4], key_generation=row[4], group_id=row[5], name=row[6])
+            for row in rows
+        ]
         if rooms:
             by_id = {room.room_id: room for room in rooms}
             marks = ",".join("?" * len(by_id))
@@ -265,6 +334,101 @@ class RoomStore:
         with self.transaction():
             for table in ("updates", "participants", "rooms"):
                 self._conn.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))
+
+    # -- groups ------------------------------------------------------------------
+
+    @_storage_errors
+    def create_group(
+        self,
+        group: GroupRecord,
+        rooms: list[tuple[RoomRecord, tuple[str, str]]],
+        initial_update: bytes,
+        lines: int,
+    ) -> None:
+        """Store a group and its rooms (each with its key hashes), all starting with the
+        same first document state, in one transaction."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO groups (group_id, name, date_created, programming_language)"
+                " VALUES (?, ?, ?, ?)",
+                (group.group_id, group.name, group.date_created, group.programming_language),
+            )
+            for room, hashes in rooms:
+                self.create_room(room, initial_update, hashes, lines)
+
+    @_storage_errors
+    def get_group(self, group_id: str) -> GroupRecord | None:
+        row = self._conn.execute(
+            "SELECT group_id, name, date_created, programming_language,"
+            " (SELECT count(*) FROM rooms WHERE rooms.group_id = groups.group_id)"
+            " FROM groups WHERE group_id = ?",
+            (group_id,),
+        ).fetchone()
+        return None if row is None else GroupRecord(*row)
+
+    @_storage_errors
+    def list_groups(self, offset: int, limit: int) -> tuple[list[GroupRecord], int]:
+        """Groups newest first, one page of them, and the total count."""
+        total = self._conn.execute("SELECT count(*) FROM groups").fetchone()[0]
+        rows = self._conn.execute(
+            "SELECT group_id, name, date_created, programming_language,"
+            " (SELECT count(*) FROM rooms WHERE rooms.group_id = groups.group_id)"
+            " FROM groups ORDER BY date_created DESC, rowid DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+        return [GroupRecord(*row) for row in rows], total
+
+    @_storage_errors
+    def group_rooms(self, group_id: str) -> list[tuple[RoomRecord, RoomSummary]]:
+        """A group's rooms in roster order, each with its last saved summary."""
+        rows = self._conn.execute(
+            "SELECT room_id, owner, date_created, programming_language, key_generation,"
+            " group_id, name, lines, edits, last_edit, hands"
+            " FROM rooms WHERE group_id = ? ORDER BY rowid",
+            (group_id,),
+        ).fetchall()
+        return [
+            (
+                RoomRecord(*row[:4], key_generation=row[4], group_id=row[5], name=row[6]),
+                RoomSummary(row[7], row[8], row[9], _names(row[10])),
+            )
+            for row in rows
+        ]
+
+    @_storage_errors
+    def save_summary(self, room_id: str, summary: RoomSummary) -> None:
+        self._conn.execute(
+            "UPDATE rooms SET lines = ?, edits = ?, last_edit = ?, hands = ? WHERE room_id = ?",
+            (
+                summary.lines,
+                summary.edits,
+                summary.last_edit,
+                json.dumps(summary.hands),
+                room_id,
+            ),
+        )
+
+    @_storage_errors
+    def room_summary(self, room_id: str) -> RoomSummary | None:
+        row = self._conn.execute(
+            "SELECT lines, edits, last_edit, hands FROM rooms WHERE room_id = ?", (room_id,)
+        ).fetchone()
+        return None if row is None else RoomSummary(row[0], row[1], row[2], _names(row[3]))
+
+    @_storage_errors
+    def delete_group(self, group_id: str) -> list[str]:
+        """Delete a group and every room in it, atomically; the ids of those rooms."""
+        with self.transaction():
+            rooms = [
+                room_id
+                for (room_id,) in self._conn.execute(
+                    "SELECT room_id FROM rooms WHERE group_id = ?", (group_id,)
+                )
+            ]
+            for room_id in rooms:
+                self.delete_room(room_id)
+            self._conn.execute("DELETE FROM groups WHERE group_id = ?", (group_id,))
+            return rooms
 
     # -- document history ------------------------------------------------------
 

@@ -138,12 +138,16 @@ class _Reader:
             )
 
 
-def read_shape(update: bytes, max_pieces: int) -> UpdateShape:
+def read_shape(
+    update: bytes, max_pieces: int, deletes: dict[int, list[tuple[int, int]]] | None = None
+) -> UpdateShape:
     """Count the structs and delete ranges of `update` and what they refer to.
 
     Raises TooFragmented past `max_pieces` steps (structs, delete ranges, client
     sections, values: having taken at most that many), and ProtocolError if the update
-    is not a well-formed v1 update."""
+    is not a well-formed v1 update. `deletes`, if given, receives the delete set as
+    [start, end) clock ranges per client (the headless client tracks its own deletions
+    with it: pycrdt cannot decode a delete set)."""
     shape = UpdateShape()
     reader = _Reader(update, max_pieces)
     for _ in range(reader.steps(reader.uint())):
@@ -166,6 +170,8 @@ def read_shape(update: bytes, max_pieces: int) -> UpdateShape:
             length = reader.uint()
             if length:
                 shape.need(client, clock + length - 1)
+                if deletes is not None:
+                    deletes.setdefault(client, []).append((clock, clock + length))
         shape.delete_ranges += ranges
     if reader.pos != len(update):
         raise ProtocolError("the document update is not a valid Yjs update (bytes after its end)")

@@ -13,48 +13,17 @@ then joins that room by its link, as `CodeRoom.join(link)` does.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Any, NamedTuple
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
 import anywidget
 import traitlets
 
-from .remote_rooms import create_room, server_base_url
+from .remote_rooms import RoomLink, create_room, parse_room_link, server_base_url
 from .validation import LANGUAGES, check_language, check_name
 
 STATIC = Path(__file__).parent / "static"
-ROOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# A room link: {server}{base_url}codecompanion/rooms/{roomId} (or the ws/api forms).
-ROOM_PATH = re.compile(r"^(?P<base>.*?/)codecompanion/(?:rooms|ws|api/rooms)/(?P<room>[^/?#]+)")
-
-
-class RoomLink(NamedTuple):
-    server: str
-    """Base URL of the room's server ("" for a bare id or a path on this server)."""
-    room_id: str
-    key: str
-    """The room key in the link's query (?key=...), "" if none."""
-
-
-def parse_room_link(link_or_room_id: str) -> RoomLink:
-    """Split a room link into (server base URL or "", room id, key or "").
-
-    A bare id has neither server nor key."""
-    text = link_or_room_id.strip()
-    if ROOM_ID.fullmatch(text):
-        return RoomLink("", text, "")
-    parts = urlsplit(text)
-    match = ROOM_PATH.match(parts.path)
-    if not match or not ROOM_ID.fullmatch(match["room"]):
-        raise ValueError(
-            f"{link_or_room_id!r} is neither a room id nor a Code Companion room link "
-            "(…/codecompanion/rooms/<roomId>)"
-        )
-    server = f"{parts.scheme}://{parts.netloc}{match['base']}" if parts.netloc else ""
-    key = parse_qs(parts.query).get("key", [""])[0]
-    return RoomLink(server, match["room"], key)
+__all__ = ["CodeRoom", "RoomLink", "hub_user_name", "parse_room_link"]
 
 
 def hub_user_name() -> str:
@@ -116,6 +85,12 @@ class CodeRoom(anywidget.AnyWidget):
     ).tag(sync=True)
     error = traitlets.Unicode("", help="Why the room cannot be used, if it cannot.").tag(sync=True)
     code = traitlets.Unicode("", help="The shared text.").tag(sync=True)
+    hand_raised = traitlets.Bool(
+        False, help="Whether your hand is raised in the room (set it to raise or lower it)."
+    ).tag(sync=True)
+    hands = traitlets.List(
+        traitlets.Unicode(), help="Who has a hand raised in the room, oldest first."
+    ).tag(sync=True)
     height = traitlets.Int(320, help="Editor height in pixels.").tag(sync=True)
     server_url = traitlets.Unicode(
         "", help="Base URL of the room's server, if not this one (set by join or server=)."
@@ -187,6 +162,14 @@ class CodeRoom(anywidget.AnyWidget):
         if language not in LANGUAGES:
             raise traitlets.TraitError(f"language must be one of: {', '.join(LANGUAGES)}")
         return language
+
+    def raise_hand(self) -> None:
+        """Flag "I need help" to everyone in the room (shown until you or a teacher lower it)."""
+        self.hand_raised = True
+
+    def lower_hand(self) -> None:
+        """Take back your raised hand."""
+        self.hand_raised = False
 
     def run(self) -> None:
         """Run the room's current code in this notebook's kernel (Python rooms only).

@@ -22,6 +22,7 @@ NO_LOGIN = {"Authorization": ""}
 # Sample values for the routes' named groups; an unknown group makes the walk fail loudly.
 SAMPLES = {
     "room_id": "OTHER_ROOM",
+    "group_id": "SOME_GROUP",
     "kernel_id": "00000000-0000-0000-0000-000000000000",
     "session_id": "00000000-0000-0000-0000-000000000000",
     "path": "/notebook.ipynb",
@@ -189,7 +190,12 @@ async def test_route_walk_no_credential_opens_no_room_route(
     ours = [
         (pattern, handler)
         for pattern, handler in handler_routes(jp_serverapp.web_app.default_router)
-        if handler.__module__ in ("codecompanion_ext.handlers", "codecompanion_ext.websocket")
+        if handler.__module__
+        in (
+            "codecompanion_ext.handlers",
+            "codecompanion_ext.websocket",
+            "codecompanion_ext.group_handlers",
+        )
     ]
     assert {h.__name__ for _, h in ours} >= {"RoomsHandler", "RoomHandler", "ContentHandler"}
     checked = 0

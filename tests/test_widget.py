@@ -351,3 +351,16 @@ def test_a_redirect_is_reported_and_the_token_not_sent_on():
         server.shutdown()
         server.server_close()
     assert seen == ["/codecompanion/api/rooms token tok"]
+
+
+def test_hand_traits_are_synced_and_the_methods_set_them():
+    room = CodeRoom(name="Ana")
+    assert room.hand_raised is False and room.hands == []
+    assert room.trait_metadata("hand_raised", "sync") is True
+    assert room.trait_metadata("hands", "sync") is True
+    room.raise_hand()
+    assert room.hand_raised is True
+    room.lower_hand()
+    assert room.hand_raised is False
+    with pytest.raises(traitlets.TraitError):
+        room.hands = [1]

@@ -11,7 +11,7 @@ import {
   syntaxHighlighting,
 } from "@codemirror/language";
 import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
-import { Compartment, EditorState } from "@codemirror/state";
+import { Compartment, EditorState, type Transaction } from "@codemirror/state";
 import {
   EditorView,
   crosshairCursor,
@@ -33,6 +33,11 @@ import { editorTheme, highlightStyle, isDarkPage, watchPageTheme } from "./theme
 
 type AwarenessHandler = Parameters<RoomSession["awareness"]["on"]>[1];
 
+/** What ends follow mode: the user's own typing, deleting, pasting, or a click in the text. */
+function isUserAction(transaction: Transaction): boolean {
+  return ["input", "delete", "select.pointer"].some((event) => transaction.isUserEvent(event));
+}
+
 /** Per session, the editor that publishes the user's cursor: the one last typed in. */
 const cursorPublishers = new WeakMap<RoomSession, RoomEditor>();
 
@@ -43,6 +48,9 @@ export class RoomEditor {
   private destroyed = false;
   private readonly stopWatchingTheme: () => void;
   private readonly stopFollowingLanguage: () => void;
+  /** Called when this editor's user types, deletes, pastes or clicks into the text (follow
+   * mode ends then: follow.ts). */
+  onUserAction: () => void = () => undefined;
 
   constructor(
     private readonly session: RoomSession,
@@ -85,6 +93,9 @@ export class RoomEditor {
           this.themeSlot.of(editorTheme(isDarkPage())),
           EditorState.readOnly.of(readOnly),
           EditorView.editable.of(!readOnly),
+          EditorView.updateListener.of((update) => {
+            if (update.transactions.some(isUserAction)) this.onUserAction();
+          }),
         ],
       }),
     });
@@ -100,6 +111,37 @@ export class RoomEditor {
           if (this.destroyed || language !== session.language) return;
           this.view.dispatch({ effects: this.languageSlot.reconfigure(languageSupport(language)) });
         }),
+    });
+  }
+
+  /**
+   * Bring `index` of the text into view (a followed caret): nothing if it is comfortably
+   * visible already, else its line goes to the middle. Only this editor's own scroller moves
+   * (EditorView.scrollIntoView would scroll the page or the notebook around it as well). Not
+   * from inside an editor update: later, and only if `still()` says it is still wanted then.
+   */
+  reveal(index: number, still: () => boolean = () => true): void {
+    queueMicrotask(() => {
+      if (this.destroyed || !still()) return;
+      const { view } = this;
+      const scroller = view.scrollDOM;
+      const at = Math.max(0, Math.min(index, view.state.doc.length));
+      const height = scroller.clientHeight;
+      const margin = Math.min(40, height / 4);
+      // Line heights are known (or estimated, for lines not drawn) in document coordinates.
+      const line = view.lineBlockAt(at);
+      const top = line.top + view.documentTop - scroller.getBoundingClientRect().top;
+      if (top < margin || top + line.height > height - margin) {
+        scroller.scrollTop += top - (height - line.height) / 2;
+      }
+      const caret = view.coordsAtPos(at);
+      if (caret) {
+        const box = scroller.getBoundingClientRect();
+        const gutters = view.dom.querySelector(".cm-gutters")?.getBoundingClientRect().width ?? 0;
+        if (caret.left < box.left + gutters + 8 || caret.right > box.right - 8) {
+          scroller.scrollLeft += caret.left - (box.left + gutters + (box.width - gutters) / 2);
+        }
+      }
     });
   }
 

@@ -18,6 +18,12 @@ export interface OnlinePerson {
   color: string;
 }
 
+/** Someone who raised their hand: their name, and when (an ISO 8601 UTC time, as written). */
+export interface RaisedHand {
+  name: string;
+  since: string;
+}
+
 export interface SessionEvents {
   /** The connection, and how many of our edits are not yet on the server's disk. */
   status(status: ConnectionStatus, unsavedEdits: number): void;
@@ -27,6 +33,8 @@ export interface SessionEvents {
   participants(names: string[]): void;
   code(text: string): void;
   language(id: string): void;
+  /** Raised hands (the room's `help` map), oldest first. */
+  hands(hands: RaisedHand[]): void;
   /** The server ended the session for good (room deleted or unknown, link replaced). */
   ended(reason: string): void;
 }
@@ -71,8 +79,13 @@ export class RoomSession {
   readonly undoManager = new Y.UndoManager(this.text);
   readonly roomId: string;
   readonly access: Access;
+  /** This person's name as others see it (their presence's `user.name`). */
+  readonly name: string;
   private readonly meta = this.doc.getMap<unknown>("meta");
   private readonly participantList = this.doc.getArray<string>("participants");
+  /** Raised hands: name -> ISO 8601 UTC time it was raised; lowering deletes the key.
+   * Anything else a peer writes there (a number, a map) counts as no hand. */
+  private readonly help = this.doc.getMap<unknown>("help");
   private readonly listeners = new Set<Partial<SessionEvents>>();
   private readonly saves: SaveTracker;
   private everSynced = false;
@@ -92,6 +105,7 @@ export class RoomSession {
     // Names the server accepted have none; one it never saw (a widget that opens a room by
     // id asks for a name but joins nothing) must not get this connection closed.
     const name = visibleName(options.name) || "Guest";
+    this.name = name;
     const { color, light } = colorFor(name);
     this.awareness.setLocalStateField("user", { name, color, colorLight: light });
 
@@ -114,6 +128,7 @@ export class RoomSession {
     this.text.observe(() => this.emit("code", this.text.toString()));
     this.meta.observe(() => this.emit("language", this.language));
     this.participantList.observe(() => this.emit("participants", this.participants));
+    this.help.observe(() => this.emit("hands", this.hands));
     this.awareness.on("change", () => {
       const people = this.onlinePeople;
       this.emit("online", people.map((person) => person.name));
@@ -165,6 +180,38 @@ export class RoomSession {
     return [...people]
       .map(([name, { color }]) => ({ name, color: personColor(color, name) }))
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Who raised a hand, oldest first (then by name): entries whose value is a string. */
+  get hands(): RaisedHand[] {
+    const hands: RaisedHand[] = [];
+    for (const [name, since] of this.help.entries()) {
+      if (typeof since === "string" && name !== "") hands.push({ name, since });
+    }
+    return hands.sort((a, b) =>
+      a.since === b.since ? a.name.localeCompare(b.name) : a.since < b.since ? -1 : 1,
+    );
+  }
+
+  /** Whether this person's hand is raised. */
+  get handRaised(): boolean {
+    return typeof this.help.get(this.name) === "string";
+  }
+
+  /** Flag "I need help" for everyone in the room (a view-only peer cannot). */
+  raiseHand(): void {
+    if (this.readOnly || this.handRaised) return;
+    this.help.set(this.name, new Date().toISOString());
+  }
+
+  lowerHand(): void {
+    this.clearHand(this.name);
+  }
+
+  /** Lower anyone's hand (a teacher clearing it): anyone who may edit may. */
+  clearHand(name: string): void {
+    if (this.readOnly || !this.help.has(name)) return;
+    this.help.delete(name);
   }
 
   get status(): ConnectionStatus {

@@ -3,7 +3,11 @@
 import type { Access } from "./api";
 import { element } from "./dom";
 import { LANGUAGES, isLanguage } from "./languages";
-import type { ConnectionStatus, OnlinePerson } from "./session";
+import type { ConnectionStatus, OnlinePerson, RaisedHand } from "./session";
+
+/** At most this many raised hands are drawn (the names come from other peers). */
+export const MAX_HANDS_SHOWN = 50;
+const HAND = "\u270b"; // ✋
 
 const STATUS_LABELS: Record<ConnectionStatus, string> = {
   connecting: "Connecting…",
@@ -21,6 +25,11 @@ export class RoomView {
   private readonly copyButton = element("button", "cc-copy", "Copy link");
   private readonly copyViewButton = element("button", "cc-copy-view", "Copy view-only link");
   private readonly languageMenu = element("select", "cc-language");
+  private readonly handButton = element("button", "cc-hand", `${HAND} Raise hand`);
+  /** Raised hands: "Ana needs help", each with a Clear button for those who may edit. */
+  private readonly handsBanner = element("div", "cc-hands");
+  /** "Following Ana · click to stop", over the editor while follow mode is on. */
+  private readonly followHint = element("button", "cc-follow-hint");
   private readonly online = element("ul", "cc-online");
   private readonly participants = element("ul", "cc-participants");
   private readonly error = element("div", "cc-error");
@@ -30,8 +39,22 @@ export class RoomView {
   private link = "";
   private viewLink = "";
   private readonly copyTimers = new Map<HTMLButtonElement, number>();
+  private onlinePeople: OnlinePerson[] = [];
+  private participantNames: string[] = [];
+  /** Name -> when they raised their hand. */
+  private raised = new Map<string, string>();
+  private self = "";
+  private followed: string | null = null;
+  /** What each list shows now: redrawn only when it changes (a focused button stays). */
+  private readonly drawn = new Map<HTMLElement, string>();
   /** Called when the user picks a language in the menu (binding.ts passes it on). */
   onLanguagePicked: (id: string) => void = () => undefined;
+  /** Called when the user clicks another person's name in the Online list (follow.ts). */
+  onFollowClicked: (name: string) => void = () => undefined;
+  /** Called with true to raise the user's hand, false to lower it. */
+  onHandToggled: (raise: boolean) => void = () => undefined;
+  /** Called when the user clears someone's raised hand. */
+  onHandCleared: (name: string) => void = () => undefined;
 
   constructor(host: HTMLElement) {
     // Keys typed in the room belong to the room, never to notebook shortcuts
@@ -64,11 +87,26 @@ export class RoomView {
     this.languageMenu.addEventListener("change", () =>
       this.onLanguagePicked(this.languageMenu.value),
     );
+    this.handButton.type = "button";
+    this.handButton.hidden = true;
+    this.handButton.setAttribute("aria-pressed", "false");
+    this.handButton.title = "Tell everyone in the room that you need help";
+    this.handButton.addEventListener("click", () =>
+      this.onHandToggled(!this.raised.has(this.self)),
+    );
+    this.handsBanner.hidden = true;
+    this.handsBanner.setAttribute("role", "status");
+    this.followHint.type = "button";
+    this.followHint.hidden = true;
+    this.followHint.addEventListener("click", () => {
+      if (this.followed !== null) this.onFollowClicked(this.followed);
+    });
     toolbar.append(
       this.status,
       this.roomLabel,
       this.badge,
       element("span", "cc-spacer"),
+      this.handButton,
       this.languageMenu,
       this.copyButton,
       this.copyViewButton,
@@ -76,12 +114,12 @@ export class RoomView {
 
     const people = element("aside", "cc-people");
     people.append(element("h4", "", "Online"), this.online, element("h4", "", "Participants"), this.participants);
-    this.body.append(this.editorHost, people);
+    this.body.append(this.editorHost, people, this.followHint);
     this.error.hidden = true;
     this.error.setAttribute("role", "alert");
     this.notice.hidden = true;
     this.notice.setAttribute("role", "status");
-    this.root.append(toolbar, this.error, this.notice, this.body);
+    this.root.append(toolbar, this.error, this.notice, this.handsBanner, this.body);
     host.append(this.root);
   }
 
@@ -101,6 +139,7 @@ export class RoomView {
     this.root.dataset.access = access;
     this.badge.hidden = !viewOnly;
     this.languageMenu.disabled = viewOnly;
+    this.drawHands();
     this.languageMenu.title = viewOnly
       ? "Language of this room (view-only link: you cannot change it)"
       : "Language of this room (changes it for everyone)";
@@ -131,13 +170,51 @@ export class RoomView {
     this.languageMenu.value = isLanguage(id) ? id : "plaintext";
   }
 
-  /** Who is online, each with a dot in their caret's colour. */
+  /** Who is online, each with a dot in their caret's colour; others' names are buttons
+   * that follow them. */
   setOnline(people: OnlinePerson[]): void {
-    this.fillPeople(this.online, people);
+    this.onlinePeople = people;
+    this.drawPeople();
   }
 
   setParticipants(names: string[]): void {
-    this.fillPeople(this.participants, names.map((name) => ({ name })));
+    this.participantNames = names;
+    this.drawPeople();
+  }
+
+  /** The user's own name (not followable; their hand is the toolbar button's). */
+  setSelf(name: string): void {
+    this.self = name;
+    this.drawPeople();
+    this.drawHands();
+  }
+
+  /** Whom the user follows (follow.ts), or null. */
+  setFollowing(name: string | null): void {
+    this.followed = name;
+    this.drawPeople();
+    const hint = this.followHint;
+    hint.hidden = name === null;
+    delete this.root.dataset.following;
+    if (name === null) {
+      hint.textContent = "";
+      return;
+    }
+    this.root.dataset.following = "true";
+    const color = this.onlinePeople.find((person) => person.name === name)?.color ?? "";
+    hint.style.borderColor = color;
+    hint.textContent = "";
+    const who = element("span", "cc-follow-who", name);
+    who.style.borderColor = color;
+    hint.append("Following ", who, " \u00b7 click to stop");
+    hint.title = `Your view scrolls with ${name}'s cursor until you type or click in the editor`;
+  }
+
+  /** Raised hands, oldest first (session.ts). */
+  setHands(hands: RaisedHand[]): void {
+    this.raised = new Map(hands.map(({ name, since }) => [name, since]));
+    this.drawPeople();
+    this.drawHands();
   }
 
   setHeight(pixels: number): void {
@@ -230,21 +307,103 @@ export class RoomView {
     });
   }
 
+  private drawPeople(): void {
+    this.fillPeople(this.online, this.onlinePeople, true);
+    this.fillPeople(this.participants, this.participantNames.map((name) => ({ name })), false);
+  }
+
   /** One item per person; a dot before the name for those given a colour (a hex colour:
-   * session.ts makes it with colors.ts personColor). */
-  private fillPeople(list: HTMLElement, people: { name: string; color?: string }[]): void {
+   * session.ts makes it with colors.ts personColor), a hand after it if raised. In the
+   * Online list, everyone else's name is a button that follows them. */
+  private fillPeople(
+    list: HTMLElement,
+    people: { name: string; color?: string }[],
+    followable: boolean,
+  ): void {
+    const shown = people.map(({ name, color }) => ({
+      name,
+      color,
+      button: followable && name !== this.self,
+      followed: followable && name === this.followed,
+      hand: this.raised.has(name),
+    }));
+    const key = JSON.stringify(shown);
+    if (this.drawn.get(list) === key) return;
+    this.drawn.set(list, key);
     list.replaceChildren(
-      ...people.map(({ name, color }) => {
+      ...shown.map(({ name, color, button, followed, hand }) => {
         const item = element("li", "cc-person");
         if (color !== undefined) {
           const marker = element("span", "cc-dot");
           marker.style.backgroundColor = color;
           item.append(marker);
         }
-        item.append(element("span", "cc-name", name));
+        if (button) {
+          const follow = element("button", "cc-name cc-follow", name);
+          follow.type = "button";
+          follow.setAttribute("aria-pressed", String(followed));
+          follow.title = followed
+            ? `Following ${name}: click to stop`
+            : `Follow ${name}'s cursor (your view scrolls with it)`;
+          if (followed && color) follow.style.outlineColor = color;
+          follow.addEventListener("click", () => this.onFollowClicked(name));
+          item.append(follow);
+        } else {
+          item.append(element("span", "cc-name", name));
+        }
+        if (hand) {
+          const mark = element("span", "cc-hand-mark", HAND);
+          mark.title = `${name} raised a hand`;
+          mark.setAttribute("aria-label", "raised a hand");
+          item.append(mark);
+        }
         return item;
       }),
     );
+  }
+
+  /** The toolbar button, and the banner of raised hands (the first MAX_HANDS_SHOWN). */
+  private drawHands(): void {
+    const mine = this.raised.has(this.self);
+    // Only once there is a session (a name) and only for those who may edit.
+    this.handButton.hidden = !this.self || this.root.dataset.access === "view";
+    this.handButton.textContent = mine ? "Lower hand" : `${HAND} Raise hand`;
+    this.handButton.setAttribute("aria-pressed", String(mine));
+    this.handButton.title = mine
+      ? "Take back your raised hand"
+      : "Tell everyone in the room that you need help";
+    const hands = [...this.raised.keys()];
+    const canClear = this.root.dataset.access !== "view";
+    const key = JSON.stringify([hands.slice(0, MAX_HANDS_SHOWN), hands.length, this.self, canClear]);
+    if (this.drawn.get(this.handsBanner) === key) return;
+    this.drawn.set(this.handsBanner, key);
+    this.handsBanner.hidden = hands.length === 0;
+    this.handsBanner.replaceChildren(
+      ...hands.slice(0, MAX_HANDS_SHOWN).map((name) => {
+        const badge = element("span", "cc-hand-badge");
+        badge.dataset.name = name;
+        const who = name === this.self ? "You" : name;
+        badge.append(
+          `${HAND} `,
+          element("strong", "", who),
+          name === this.self ? " asked for help" : " needs help",
+        );
+        if (canClear) {
+          const clear = element("button", "cc-hand-clear", "\u00d7");
+          clear.type = "button";
+          clear.title = name === this.self ? "Lower your hand" : `Clear ${name}'s raised hand`;
+          clear.setAttribute("aria-label", clear.title);
+          clear.addEventListener("click", () => this.onHandCleared(name));
+          badge.append(clear);
+        }
+        return badge;
+      }),
+    );
+    if (hands.length > MAX_HANDS_SHOWN) {
+      this.handsBanner.append(
+        element("span", "cc-hand-more", `and ${hands.length - MAX_HANDS_SHOWN} more`),
+      );
+    }
   }
 
   private async copy(button: HTMLButtonElement, text: string): Promise<void> {

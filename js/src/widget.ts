@@ -34,6 +34,8 @@ interface CodeRoomTraits {
   saved: boolean;
   error: string;
   code: string;
+  hand_raised: boolean;
+  hands: string[];
   height: number;
   server_url: string;
   _mode: string;
@@ -72,6 +74,7 @@ class WidgetRoom {
   constructor(private readonly model: Model) {
     model.on("change:language", this.onLanguage);
     model.on("change:code", this.onCode);
+    model.on("change:hand_raised", this.onHand);
     this.start().catch((error) => this.fail(errorText(error)));
   }
 
@@ -89,6 +92,7 @@ class WidgetRoom {
     this.closed = true;
     this.model.off("change:language", this.onLanguage);
     this.model.off("change:code", this.onCode);
+    this.model.off("change:hand_raised", this.onHand);
     // The model is going away: a pending code update has nobody left to reach.
     clearTimeout(this.codeTimer);
     this.stopPublishing();
@@ -153,6 +157,8 @@ class WidgetRoom {
       status: session.status,
       unsaved_edits: session.unsaved,
       saved: session.unsaved === 0,
+      hands: session.hands.map((hand) => hand.name),
+      hand_raised: session.handRaised,
       error: "",
     });
     this.stopPublishing = session.subscribe({
@@ -161,6 +167,8 @@ class WidgetRoom {
       online: (names) => this.publish({ online: names }),
       participants: (names) => this.publish({ participants: names }),
       language: (id) => this.publish({ language: id }),
+      hands: (hands) =>
+        this.publish({ hands: hands.map((hand) => hand.name), hand_raised: session.handRaised }),
       code: () => {
         if (!this.codeTimer) this.codeTimer = window.setTimeout(this.pushCode, CODE_SYNC_DELAY_MS);
       },
@@ -221,7 +229,10 @@ class WidgetRoom {
 
   // A view-only peer cannot change the room: the kernel's assignments are put back, once
   // the kernel's message is handled (a change made while it is applied would not be sent).
-  private putBack(name: "language" | "code", value: () => string): void {
+  private putBack<K extends "language" | "code" | "hand_raised">(
+    name: K,
+    value: () => CodeRoomTraits[K],
+  ): void {
     setTimeout(() => {
       if (!this.closed && this.model.get(name) !== value()) this.publish({ [name]: value() });
     }, 0);
@@ -232,6 +243,16 @@ class WidgetRoom {
     if (!session) return;
     if (session.readOnly) this.putBack("language", () => session.language);
     else session.setLanguage(this.model.get("language"));
+  };
+
+  /** `room.hand_raised = True` (or `room.raise_hand()`) in the kernel raises this hand. */
+  private readonly onHand = () => {
+    const { session } = this;
+    if (!session) return;
+    const raise = Boolean(this.model.get("hand_raised"));
+    if (session.readOnly) this.putBack("hand_raised", () => session.handRaised);
+    else if (raise) session.raiseHand();
+    else session.lowerHand();
   };
 
   private readonly onCode = () => {
