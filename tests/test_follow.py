@@ -17,26 +17,14 @@ an index, `changed` whom we follow and why) are printed and checked here:
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from functools import cache
-from pathlib import Path
 
-JS = Path(__file__).resolve().parent.parent / "js"
-SCRIPT = JS / "test" / "follow.mjs"
+from node_script import run_node_script
 
 
 @cache
 def answer() -> dict:
-    node = shutil.which("node")
-    assert node, "Node.js 18+ is required (the front end is built with it)"
-    assert (JS / "node_modules" / "esbuild").is_dir(), "run `cd js && npm ci` first"
-    result = subprocess.run(
-        [node, str(SCRIPT)], cwd=JS, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+    return run_node_script("follow.mjs")
 
 
 def steps() -> dict[str, dict]:

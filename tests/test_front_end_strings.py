@@ -8,14 +8,11 @@ bundles them with esbuild): a room language is whatever a peer writes into the d
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
+
+from node_script import run_node_script
 
 from codecompanion_ext.validation import LANGUAGES, name_problem
 
-JS = Path(__file__).resolve().parent.parent / "js"
-SCRIPT = JS / "test" / "peer-strings.mjs"
 PROTOTYPE_NAMES = [
     "constructor",
     "toString",
@@ -40,18 +37,7 @@ NAMES = [
 
 
 def run(ids: list[str], names: list[str]) -> dict:
-    node = shutil.which("node")
-    assert node, "Node.js 18+ is required (the front end is built with it)"
-    assert (JS / "node_modules" / "esbuild").is_dir(), "run `cd js && npm ci` first"
-    result = subprocess.run(
-        [node, str(SCRIPT), json.dumps(ids), json.dumps(names)],
-        cwd=JS,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+    return run_node_script("peer-strings.mjs", json.dumps(ids), json.dumps(names))
 
 
 def test_a_language_named_like_an_object_member_is_plain_text_everywhere():

@@ -7,28 +7,15 @@ them with esbuild) with a scripted `fetch`; tests/e2e/test_hub.py does the same 
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
+from node_script import run_node_script
 
-JS = Path(__file__).resolve().parent.parent / "js"
-SCRIPT = JS / "test" / "hub-answers.mjs"
 WAITING = "The room's server is not running; retrying\u2026"
 
 
 @pytest.fixture(scope="module")
 def seen() -> dict:
-    node = shutil.which("node")
-    assert node, "Node.js 18+ is required (the front end is built with it)"
-    assert (JS / "node_modules" / "esbuild").is_dir(), "run `cd js && npm ci` first"
-    result = subprocess.run(
-        [node, str(SCRIPT)], cwd=JS, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+    return run_node_script("hub-answers.mjs")
 
 
 @pytest.mark.parametrize(

@@ -15,14 +15,10 @@ another type (`meta.language`) by client 2002:
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from functools import cache
-from pathlib import Path
 
-JS = Path(__file__).resolve().parent.parent / "js"
-SCRIPT = JS / "test" / "remote-presence.mjs"
+from node_script import run_node_script
+
 ANA = {"name": "Ana", "color": "#d32f2f", "colorLight": "#d32f2f33"}
 CLEO = {"name": "Cleo", "color": "#1976d2", "colorLight": None}
 MONA = {"name": "Mona", "color": "#388e3c", "colorLight": None}
@@ -32,14 +28,7 @@ TEXT = "hello world\nsecond line"
 
 @cache
 def answer() -> dict:
-    node = shutil.which("node")
-    assert node, "Node.js 18+ is required (the front end is built with it)"
-    assert (JS / "node_modules" / "esbuild").is_dir(), "run `cd js && npm ci` first"
-    result = subprocess.run(
-        [node, str(SCRIPT)], cwd=JS, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+    return run_node_script("remote-presence.mjs")
 
 
 def at(person: dict, anchor: int, head: int | None = None) -> dict:

@@ -10,28 +10,14 @@ sent again, and remote or empty transactions are never counted.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from functools import cache
-from pathlib import Path
 
-JS = Path(__file__).resolve().parent.parent / "js"
+from node_script import run_node_script
 
 
 @cache
 def steps() -> dict:
-    node = shutil.which("node")
-    assert node, "Node.js 18+ is required (the front end is built with it)"
-    result = subprocess.run(
-        [node, str(JS / "test" / "save-tracker.mjs")],
-        cwd=JS,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+    return run_node_script("save-tracker.mjs")
 
 
 def test_an_edit_is_saved_when_its_own_bytes_come_back_and_only_then():

@@ -1,6 +1,7 @@
 // Import real js/src modules under Node: `contents` (an entry of exports) bundled by esbuild
 // with what they use, written to a file (so an error names a line rather than the whole
-// bundle), imported, then removed. Shared by the scripts tests/test_*.py run.
+// bundle), imported, then removed. Shared by the scripts tests/test_*.py run, as is
+// SilentWebSocket (a WebSocket that never opens).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,4 +26,21 @@ export async function importBundled(contents, name) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A WebSocket that never opens, for sessions that should connect to nothing: it only
+ * records the URLs it was created with (`SilentWebSocket.urls`). */
+export class SilentWebSocket {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSING = 2;
+  static CLOSED = 3;
+  static urls = [];
+  readyState = 0;
+  binaryType = "arraybuffer";
+  constructor(url) {
+    SilentWebSocket.urls.push(String(url));
+  }
+  send() {}
+  close() {}
 }

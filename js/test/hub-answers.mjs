@@ -2,22 +2,8 @@
 // JupyterHub answering for a room server that is not running, and which WebSocket
 // parameters it sends (tests/test_hub_front_end.py checks them). Runs the real modules under
 // Node, bundled by esbuild, with a scripted `fetch` and a WebSocket that never opens.
-import { importBundled } from "./bundle.mjs";
+import { importBundled, SilentWebSocket } from "./bundle.mjs";
 
-class SilentWebSocket {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSING = 2;
-  static CLOSED = 3;
-  readyState = 0;
-  binaryType = "arraybuffer";
-  constructor(url) {
-    SilentWebSocket.urls.push(String(url));
-  }
-  send() {}
-  close() {}
-}
-SilentWebSocket.urls = [];
 globalThis.WebSocket = SilentWebSocket;
 const PAGE = new URL("http://hub.test/user/ana/lab/tree/ana.ipynb");
 globalThis.window = {

@@ -2,19 +2,9 @@
 // name prompt may supply: room languages that are names of Object.prototype's members, and
 // presence names with invisible characters (tests/test_front_end_strings.py checks them).
 // Runs the real modules under Node, bundled by esbuild, with a WebSocket that never opens.
-import { importBundled } from "./bundle.mjs";
+import { importBundled, SilentWebSocket } from "./bundle.mjs";
 
 // Just enough of a browser for a session: it connects to nothing.
-class SilentWebSocket {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSING = 2;
-  static CLOSED = 3;
-  readyState = 0;
-  binaryType = "arraybuffer";
-  send() {}
-  close() {}
-}
 globalThis.WebSocket = SilentWebSocket;
 globalThis.window = { addEventListener() {}, removeEventListener() {} };
 if (!("navigator" in globalThis)) globalThis.navigator = { onLine: true };

@@ -29,6 +29,10 @@ from e2e_harness import (
     PlaywrightLoop,
     new_user,
 )
+from peer_loop import PeerLoop
+from standalone_room import running_server
+
+from codecompanion_ext.testing import StandaloneServerProcess
 
 _LOOP = PlaywrightLoop()
 
@@ -171,3 +175,22 @@ def guests(browser: Any, request: pytest.FixtureRequest) -> Iterator[Guests]:
         yield factory
     finally:
         factory.close()
+
+
+@pytest.fixture(scope="module")
+def room_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[StandaloneServerProcess]:
+    """A standalone room server on its own database, for this module's tests (a module may
+    define its own, e.g. with other options)."""
+    yield from running_server(tmp_path_factory.mktemp(f"{request.module.__name__}-server"))
+
+
+@pytest.fixture
+def peers() -> Iterator[PeerLoop]:
+    """pycrdt peers on a loop of their own (see PeerLoop), closed after the test."""
+    loop = PeerLoop()
+    try:
+        yield loop
+    finally:
+        loop.close()

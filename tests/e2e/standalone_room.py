@@ -14,6 +14,16 @@ from codecompanion_ext.testing import StandaloneServerProcess
 
 CONNECTED = ".cc-status[data-status=connected]"
 SHOTS = ARTIFACTS_DIR / "e2e" / "standalone"
+# The text of every remote selection the room page's editor highlights.
+SELECTED = """() => Array.from(document.querySelectorAll('.cc-room .cm-ySelection'))
+  .map((node) => node.textContent).join('')"""
+# The computed colour of the Online list's dot before `name` in the room page's view.
+DOT = """(name) => {
+  const item = Array.from(document.querySelectorAll('.cc-room .cc-online .cc-person'))
+    .find((node) => node.querySelector('.cc-name').textContent === name);
+  const dot = item && item.querySelector('.cc-dot');
+  return dot ? getComputedStyle(dot).backgroundColor : null;
+}"""
 
 
 def running_server(workdir: Path) -> Iterator[StandaloneServerProcess]:

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.request import urlopen
 
-import pytest
 from e2e_harness import ARTIFACTS_DIR, Guests, LabServer, join_as, wait_until
+from peer_loop import PeerLoop
 from pycrdt import Map
-from standalone_room import create_room, running_server
-from test_foreign_presence import PeerLoop
+from standalone_room import create_room
 
 from codecompanion_ext.testing import StandaloneServerProcess
 
@@ -45,20 +43,6 @@ LINE_VISIBLE = """([n]) => {
   }
   return false;
 }"""
-
-
-@pytest.fixture(scope="module")
-def room_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneServerProcess]:
-    yield from running_server(tmp_path_factory.mktemp("follow-and-hands"))
-
-
-@pytest.fixture
-def peers() -> Iterator[PeerLoop]:
-    loop = PeerLoop()
-    try:
-        yield loop
-    finally:
-        loop.close()
 
 
 def shoot(page: Any, name: str) -> None:

@@ -17,78 +17,20 @@ pycrdt peer), and its console has no "CodeMirror plugin crashed" error.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
-import pytest
 from e2e_harness import Guests, editor_text, wait_until
+from peer_loop import PeerLoop
 from pycrdt import StickyIndex
-from standalone_room import create_room, running_server, shoot
-from yclient import YClient
+from standalone_room import DOT, SELECTED, create_room, shoot
 
 from codecompanion_ext.testing import StandaloneServerProcess
-
-T = TypeVar("T")
 
 TEXT = "def greet(name):\n    return 'hi ' + name\n\nprint(greet('Ana'))\n"
 CM5_NAME = "Cleo (CodeMirror 5)"
 MONACO_NAME = "Mona (Monaco)"
 MALFORMED_NAME = "Mallory"
-
-
-@pytest.fixture(scope="module")
-def room_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneServerProcess]:
-    yield from running_server(tmp_path_factory.mktemp("foreign-presence"))
-
-
-class PeerLoop:
-    """An asyncio loop in a thread of its own for the pycrdt peers (sync Playwright marks
-    this thread's loop as running)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.clients: list[YClient] = []
-
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def call(self, function: Any, *args: Any) -> Any:
-        async def call() -> Any:
-            return function(*args)
-
-        return self.run(call())
-
-    def join(self, url: str, name: str) -> YClient:
-        async def join() -> YClient:
-            return await YClient(url, name=name).sync()
-
-        client = self.run(join())
-        self.clients.append(client)
-        return client
-
-    def close(self) -> None:
-        for client in self.clients:
-            try:
-                self.run(client.close(), 15)
-            except Exception as e:
-                print(f"closing peer {client.name}: {e}")
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-@pytest.fixture
-def peers() -> Iterator[PeerLoop]:
-    loop = PeerLoop()
-    try:
-        yield loop
-    finally:
-        loop.close()
 
 
 def position(client: int, clock: int, assoc: int = 0) -> dict[str, Any]:
@@ -168,15 +110,6 @@ CARET = """(name) => {
 }"""
 LABELS = """() => Array.from(document.querySelectorAll('.cc-room .cm-ySelectionInfo'))
   .map((node) => node.textContent).sort()"""
-SELECTED = """() => Array.from(document.querySelectorAll('.cc-room .cm-ySelection'))
-  .map((node) => node.textContent).join('')"""
-# The computed colour of the Online list's dot before `name`.
-DOT = """(name) => {
-  const item = Array.from(document.querySelectorAll('.cc-room .cc-online .cc-person'))
-    .find((node) => node.querySelector('.cc-name').textContent === name);
-  const dot = item && item.querySelector('.cc-dot');
-  return dot ? getComputedStyle(dot).backgroundColor : null;
-}"""
 
 
 def test_foreign_and_malformed_presence_show_named_carets_and_never_break_the_editor(

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from e2e_harness import ARTIFACTS_DIR, Guests, LabServer, editor_text, join_as, wait_until
-from standalone_room import create_room, running_server
+from standalone_room import DOT, SELECTED, create_room
 
 from codecompanion_ext.testing import StandaloneServerProcess
 
@@ -53,15 +53,6 @@ CARET = """(name) => {
   const before = range.cloneContents();
   before.querySelectorAll('.cm-ySelectionCaret').forEach((node) => node.remove());
   return { before: before.textContent, background: getComputedStyle(info).backgroundColor };
-}"""
-SELECTED = """() => Array.from(document.querySelectorAll('.cc-room .cm-ySelection'))
-  .map((node) => node.textContent).join('')"""
-# The computed colour of the Online list's dot before `name` in the page's room view.
-DOT = """(name) => {
-  const item = Array.from(document.querySelectorAll('.cc-room .cc-online .cc-person'))
-    .find((node) => node.querySelector('.cc-name').textContent === name);
-  const dot = item && item.querySelector('.cc-dot');
-  return dot ? getComputedStyle(dot).backgroundColor : null;
 }"""
 # The caret and selection y-monaco draws in the Monaco page for the peer named `name`: its
 # decoration (`yRemoteSelection-<client>` on the selected range, with the caret as a
@@ -136,11 +127,6 @@ def monaco_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def room_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneServerProcess]:
-    yield from running_server(tmp_path_factory.mktemp("monaco-peer-server"))
 
 
 def open_monaco(page: Any, site: str, link: str, name: str = MONA, color: str = MONA_COLOR) -> None:
