@@ -28,6 +28,7 @@ from e2e_harness import (
     NotebookPage,
     PlaywrightLoop,
     new_user,
+    serving,
 )
 from peer_loop import PeerLoop
 from standalone_room import running_server
@@ -48,15 +49,7 @@ def lab(
     """A JupyterLab server for this module's tests (see LabServer): `base_url`, `token`,
     `root_dir`, `db_path`, `log()`, `write_notebook(path, cells)`, `request(method, path)`,
     `kill()`, `start()`, `restart()`."""
-    server = LabServer(tmp_path_factory.mktemp("lab"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        logs = ARTIFACTS_DIR / "e2e" / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        (logs / f"{_slug(request.node.name)}.server.log").write_text(server.log())
+    yield from serving(LabServer(tmp_path_factory.mktemp("lab")), _slug(request.node.name))
 
 
 def _missing_browser_stack() -> str | None:

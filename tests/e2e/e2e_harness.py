@@ -585,6 +585,18 @@ class Notebook7Page(NotebookPage):
         return self.wait_for_kernel(path, timeout)
 
 
+def serving(server: LabServer, log_name: str) -> Iterator[LabServer]:
+    """Start `server`, yield it, stop it and keep its log in test-artifacts/e2e/logs/."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        logs = ARTIFACTS_DIR / "e2e" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"{log_name}.server.log").write_text(server.log())
+
+
 def new_user(
     browser: Any, lab: LabServer, name: str, timeout: float = DEFAULT_TIMEOUT
 ) -> NotebookPage:

@@ -17,6 +17,7 @@ from e2e_harness import (
     Notebook7Server,
     NotebookPage,
     editor_text,
+    serving,
     wait_until,
 )
 
@@ -32,15 +33,7 @@ SHOTS = "e2e/notebook7"
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Notebook7Server]:
     """This module's server is Notebook 7 (`python -m notebook`): the `user` fixture then
     gives `Notebook7Page`s, which open /notebooks/<path>."""
-    server = Notebook7Server(tmp_path_factory.mktemp("notebook7"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        logs = ARTIFACTS_DIR / "e2e" / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        (logs / "test_notebook7.server.log").write_text(server.log())
+    yield from serving(Notebook7Server(tmp_path_factory.mktemp("notebook7")), "test_notebook7")
 
 
 # The notebook as Notebook 7 holds it: each cell's type, which cell is active, the mode,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from e2e_harness import Guests, editor_text, wait_until
 from pycrdt import Doc, Text
-from standalone_room import create_room, shoot
+from standalone_room import create_room, running_server, shoot
 
 from codecompanion_ext.testing import StandaloneServerProcess
 
@@ -33,12 +33,7 @@ RECORD_STATUSES = """() => {
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[StandaloneServerProcess]:
-    process = StandaloneServerProcess(tmp_path, [f"--db={tmp_path / 'rooms.db'}"])
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+    yield from running_server(tmp_path)  # one per test: this test kills it
 
 
 def stored_text(db: Path, room_id: str) -> str:
